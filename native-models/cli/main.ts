@@ -1,0 +1,319 @@
+/**
+ * `msp`: the command line of MSP Studio.
+ *
+ *   msp inspect <model-dir> [--json]
+ *   msp tokenize (--model <dir> | --tokenizer <dir>) "text" [--json]
+ *   msp create-random-model <dir> [--seed N]
+ *   msp generate [--model <dir>] --prompt "..." [--negative "..."] [--steps N] [--scheduler S]
+ *                [--guidance X] [--seed N] [--width W --height H] [--init-image F --strength X] [--out file.png]
+ *
+ * Exit codes: 0 success, 1 failure, 2 bad arguments. Errors go to stderr in one sentence.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { createProgress, UsageError } from './terminal.js';
+import { createRandomModel } from '../models/random-model.js';
+import { loadModelFolder, ModelFolderError } from '../models/model-folder.js';
+import { defaultModelDir, EMBEDDED_MODEL_HINT } from '../models/default-model.js';
+import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
+import { EXECUTION_PROVIDER_CHOICES, Runtime, type ExecutionProviderChoice } from '../runtime/session.js';
+import { StableDiffusion } from '../pipelines/stable-diffusion.js';
+import { DEFAULTS, encodeGenerationPng, GenerationOptionsError, textToImage } from '../pipelines/text-to-image.js';
+import { SCHEDULER_NAMES, type SchedulerName } from '../schedulers/scheduler.js';
+import { readImageFile } from '../image/image.js';
+import { writeFileAtomic } from '../image/atomic-write.js';
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<void>;
+}
+
+const common = {
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const runtimeOptions = {
+  provider: { type: 'string' },
+  threads: { type: 'string' },
+} as const;
+
+const COMMANDS: Record<string, Command> = {
+  inspect: {
+    summary: 'validate a model folder and print its inputs, outputs, sizes and execution provider',
+    usage: 'msp inspect <model-dir> [--json] [--provider auto|cpu|cuda|dml|coreml]',
+    options: { ...common, ...runtimeOptions, json: { type: 'boolean' } },
+    async run(values, positionals) {
+      const dir = onePositional(positionals, 'model-dir');
+      const model = await loadModelFolder(dir);
+      const runtime = makeRuntime(values);
+      try {
+        const unet = await runtime.session(model.components.unet.path);
+        const report = {
+          dir: model.dir,
+          executionProvider: unet.executionProvider,
+          ...(unet.fallbackReason ? { fallbackReason: unet.fallbackReason } : {}),
+          sizes: model.sizes,
+          scheduler: model.schedulerConfig,
+          controlnet: model.components.controlnet ? model.controlnetResiduals : null,
+          components: Object.fromEntries(
+            Object.entries(model.components).map(([name, c]) => [name, { file: c.file, inputs: c.inputs, outputs: c.outputs }]),
+          ),
+        };
+        if (values.json) {
+          process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+          return;
+        }
+        const dims = (s: (number | string | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
+        const lines = [`model folder ${model.dir}`, `execution provider: ${unet.executionProvider}`];
+        if (unet.fallbackReason) lines.push(`  (fell back to cpu: ${unet.fallbackReason})`);
+        const s = model.sizes;
+        lines.push(
+          `sizes: latent channels ${s.latentChannels}, VAE scale factor ${s.vaeScaleFactor}, scaling factor ${s.scalingFactor}, ` +
+            `hidden size ${s.hiddenSize}, sequence length ${s.sequenceLength}, default image size ${s.defaultImageSize ?? 'not given'}`,
+        );
+        lines.push(
+          `scheduler config: ${model.schedulerConfig.betaSchedule} betas ${model.schedulerConfig.betaStart}..${model.schedulerConfig.betaEnd}, ` +
+            `${model.schedulerConfig.numTrainTimesteps} train steps, ${model.schedulerConfig.predictionType} prediction`,
+        );
+        for (const [name, c] of Object.entries(model.components)) {
+          lines.push(`${name} (${c.file})`);
+          for (const i of c.inputs) lines.push(`  in  ${i.name}: ${i.dtype} ${dims(i.shape)}`);
+          for (const o of c.outputs) lines.push(`  out ${o.name}: ${o.dtype} ${dims(o.shape)}`);
+        }
+        process.stdout.write(lines.join('\n') + '\n');
+      } finally {
+        await runtime.dispose();
+      }
+    },
+  },
+
+  tokenize: {
+    summary: "print a prompt's token ids and count, and warn when it is longer than the model's sequence length",
+    usage: 'msp tokenize (--model <dir> | --tokenizer <dir>) "text" [--json]',
+    options: { ...common, model: { type: 'string' }, tokenizer: { type: 'string' }, json: { type: 'boolean' } },
+    async run(values, positionals) {
+      const text = onePositional(positionals, 'text');
+      if (values.model && values.tokenizer) throw new UsageError('give either --model or --tokenizer, not both');
+      let tokenizerDir: string;
+      let maxLength: number | undefined;
+      if (typeof values.model === 'string') {
+        const model = await loadModelFolder(values.model);
+        tokenizerDir = model.tokenizerDir;
+        maxLength = model.sizes.sequenceLength;
+      } else if (typeof values.tokenizer === 'string') {
+        tokenizerDir = values.tokenizer;
+      } else {
+        throw new UsageError('give --model <dir> or --tokenizer <dir>');
+      }
+      const tokenizer = await CLIPTokenizer.fromFolder(tokenizerDir);
+      const length = maxLength ?? tokenizer.modelMaxLength;
+      const full = tokenizer.encode(text);
+      const ids = Array.from(full.ids);
+      const tooLong = full.tokenCount > length;
+      if (values.json) {
+        process.stdout.write(JSON.stringify({ ids, count: full.tokenCount, sequenceLength: length, truncated: tooLong }) + '\n');
+      } else {
+        process.stdout.write(`${JSON.stringify(ids)}\n${full.tokenCount} tokens (sequence length ${length})\n`);
+      }
+      if (tooLong) {
+        const kept = tokenizer.decode(tokenizer.encode(text, { maxLength: length, truncation: true }).ids);
+        process.stderr.write(
+          `warning: the prompt has ${full.tokenCount} tokens but the model reads ${length}; everything after "${kept.split(' ').slice(-4).join(' ')}" is ignored\n`,
+        );
+      }
+    },
+  },
+
+  'create-random-model': {
+    summary: 'write a tiny random-weight model in the diffusers ONNX layout, for trying the pipeline without weights',
+    usage: 'msp create-random-model <dir> [--seed N]',
+    options: { ...common, seed: { type: 'string' } },
+    async run(values, positionals) {
+      const dir = onePositional(positionals, 'dir');
+      const seed = values.seed === undefined ? undefined : intOption(String(values.seed), '--seed', 0);
+      const started = Date.now();
+      const out = await createRandomModel(dir, seed === undefined ? {} : { seed });
+      process.stdout.write(`wrote a random-weight model to ${out} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    },
+  },
+
+  generate: {
+    summary: 'generate an image from a prompt (text-to-image, or image-to-image with --init-image)',
+    usage:
+      'msp generate [--model <dir>] --prompt "..." [--negative "..."] [--steps N] [--scheduler ' +
+      SCHEDULER_NAMES.join('|') +
+      '] [--guidance X] [--seed N] [--width W --height H] [--init-image F --strength X] [--preview-every N] [--out file.png] [--json]',
+    options: {
+      ...common,
+      ...runtimeOptions,
+      model: { type: 'string' },
+      prompt: { type: 'string', short: 'p' },
+      negative: { type: 'string', short: 'n' },
+      steps: { type: 'string' },
+      scheduler: { type: 'string' },
+      guidance: { type: 'string' },
+      seed: { type: 'string' },
+      width: { type: 'string' },
+      height: { type: 'string' },
+      'init-image': { type: 'string' },
+      strength: { type: 'string' },
+      'preview-every': { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
+    },
+    async run(values) {
+      if (typeof values.prompt !== 'string') throw new UsageError('--prompt is required');
+      const scheduler = (values.scheduler ?? DEFAULTS.scheduler) as SchedulerName;
+      if (!SCHEDULER_NAMES.includes(scheduler)) {
+        throw new UsageError(`unknown scheduler "${scheduler}" for --scheduler; expected one of ${SCHEDULER_NAMES.join(', ')}`);
+      }
+      const modelDir = typeof values.model === 'string' ? values.model : defaultModelDir();
+      if (!modelDir) throw new UsageError(`--model is required: ${EMBEDDED_MODEL_HINT}`);
+      const out = resolve(typeof values.out === 'string' ? values.out : 'msp-output.png');
+      if (!existsSync(dirname(out))) throw new UsageError(`the folder of --out ${out} does not exist`);
+      const num = (key: string, min?: number) =>
+        values[key] === undefined ? undefined : numberOption(values[key] as string, `--${key}`, min);
+      const options = {
+        prompt: values.prompt,
+        negativePrompt: typeof values.negative === 'string' ? values.negative : '',
+        steps: values.steps === undefined ? undefined : intOption(values.steps as string, '--steps', 1),
+        scheduler,
+        guidanceScale: num('guidance', 0),
+        seed: values.seed === undefined ? undefined : intOption(values.seed as string, '--seed', 0),
+        width: values.width === undefined ? undefined : intOption(values.width as string, '--width', 1),
+        height: values.height === undefined ? undefined : intOption(values.height as string, '--height', 1),
+        strength: num('strength'),
+        previewEvery: values['preview-every'] === undefined ? 0 : intOption(values['preview-every'] as string, '--preview-every', 0),
+      };
+      const runtime = makeRuntime(values);
+      try {
+        const sd = await StableDiffusion.load(modelDir, runtime);
+        const initImage = typeof values['init-image'] === 'string' ? await readImageFile(values['init-image']) : undefined;
+        const progress = createProgress('generating', { quiet: values.quiet === true || values.json === true });
+        const started = performance.now();
+        const controller = new AbortController();
+        const onSigint = () => controller.abort();
+        process.once('SIGINT', onSigint);
+        const result = await textToImage(sd, {
+          ...stripUndefined(options),
+          ...(initImage ? { initImage } : {}),
+          signal: controller.signal,
+          onProgress: ({ step, totalSteps }) => progress.update(step, totalSteps),
+        }).finally(() => process.off('SIGINT', onSigint));
+        const png = await encodeGenerationPng(result.image, result.parameters);
+        await writeFileAtomic(out, png);
+        const seconds = (performance.now() - started) / 1000;
+        progress.done();
+        for (const prompt of result.truncatedPrompts) {
+          process.stderr.write(`warning: the prompt "${prompt.slice(0, 40)}..." is longer than the model's ${sd.sizes.sequenceLength} tokens and was cut\n`);
+        }
+        const provider = await sd.executionProvider();
+        if (values.json) {
+          process.stdout.write(JSON.stringify({ out, seconds, executionProvider: provider, unetEvaluations: result.unetEvaluations, parameters: result.parameters }) + '\n');
+        } else {
+          process.stdout.write(`wrote ${out} (seed ${result.parameters.seed}, ${seconds.toFixed(1)}s on ${provider})\n`);
+        }
+      } finally {
+        await runtime.dispose();
+      }
+    },
+  },
+};
+
+function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
+function makeRuntime(values: Record<string, string | boolean | undefined>): Runtime {
+  const provider = (values.provider ?? 'auto') as ExecutionProviderChoice;
+  if (!EXECUTION_PROVIDER_CHOICES.includes(provider)) {
+    throw new UsageError(`unknown --provider "${provider}"; expected one of ${EXECUTION_PROVIDER_CHOICES.join(', ')}`);
+  }
+  const threads = values.threads === undefined ? undefined : intOption(values.threads as string, '--threads', 1);
+  return new Runtime({ executionProvider: provider, ...(threads ? { intraOpNumThreads: threads } : {}) });
+}
+
+function onePositional(positionals: string[], name: string): string {
+  if (positionals.length === 0) throw new UsageError(`missing <${name}>`);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+  return positionals[0];
+}
+
+function intOption(text: string, flag: string, min: number): number {
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isSafeInteger(v) || v < min) {
+    throw new UsageError(`${flag} must be an integer >= ${min}, got "${text}"`);
+  }
+  return v;
+}
+
+function numberOption(text: string, flag: string, min?: number): number {
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isFinite(v) || (min !== undefined && v < min)) {
+    throw new UsageError(`${flag} must be a number${min !== undefined ? ` >= ${min}` : ''}, got "${text}"`);
+  }
+  return v;
+}
+
+function helpText(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return [
+    'msp: MSP Studio on the command line',
+    '',
+    'usage: msp <command> [options]   (msp <command> --help for its options)',
+    '',
+    ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`),
+    '',
+  ].join('\n');
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
+    process.stdout.write(helpText());
+    return verb === undefined ? 2 : 0;
+  }
+  if (verb === '--version') {
+    const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return 0;
+  }
+  const command = COMMANDS[verb];
+  if (!command) {
+    process.stderr.write(`msp: unknown command "${verb}"; run msp --help for the list\n`);
+    return 2;
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+    if (values.help) {
+      process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n`);
+      return 0;
+    }
+    await command.run(values as Record<string, string | boolean | undefined>, positionals);
+    return 0;
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (err instanceof UsageError || err.code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`msp ${verb}: ${err.message}\nusage: ${command.usage}\n`);
+      return 2;
+    }
+    if (err instanceof GenerationOptionsError) {
+      process.stderr.write(`msp ${verb}: ${err.message}\n`);
+      return 2;
+    }
+    if (err.name === 'AbortError') {
+      process.stderr.write(`\nmsp ${verb}: cancelled; nothing was written\n`);
+      return 1;
+    }
+    const known = err instanceof ModelFolderError || ['ImageDecodeError', 'SessionError', 'TokenizerError'].includes(err.name);
+    process.stderr.write(`msp ${verb}: ${err.message}\n`);
+    if (!known && process.env.MSP_DEBUG) process.stderr.write(`${err.stack ?? ''}\n`);
+    return 1;
+  }
+}
