@@ -176,6 +176,7 @@ async function loadExternalData(modelPath: string, model: ModelProto): Promise<v
             );
           };
           const offset = parseByteCount(entry(t, 'offset'), 'offset', fail) ?? 0;
+          if (offset > fileSize) fail(`has offset ${offset} but the file has only ${fileSize} bytes`);
           const length = parseByteCount(entry(t, 'length'), 'length', fail) ?? fileSize - offset;
           if (offset + length > fileSize) {
             fail(`needs bytes ${offset}..${offset + length} but the file has only ${fileSize} bytes`);
@@ -317,15 +318,12 @@ async function writeAll(fh: FileHandle, data: Uint8Array, position: number): Pro
 }
 
 /**
- * Creates `target` atomically: `write` fills a temp file in the same folder, which is fsynced and renamed
- * over `target`. On failure the temp file is removed and `target` is left as it was.
+ * First half of an atomic write: `write` fills a new temp file next to `target`, which is then fsynced.
+ * Returns the temp path for {@link commitTemp}; on failure the temp file is removed.
  */
-async function writeFileAtomically(target: string, write: (fh: FileHandle) => Promise<void>): Promise<void> {
-  const dir = path.dirname(target);
-  const temp = path.join(
-    dir,
-    `.${path.basename(target).slice(0, 100)}.${randomBytes(6).toString('hex')}.tmp`,
-  );
+async function writeTemp(target: string, write: (fh: FileHandle) => Promise<void>): Promise<string> {
+  const stem = path.basename(target).slice(0, 100);
+  const temp = path.join(path.dirname(target), `.${stem}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(temp, 'wx');
   try {
     try {
@@ -334,12 +332,22 @@ async function writeFileAtomically(target: string, write: (fh: FileHandle) => Pr
     } finally {
       await fh.close();
     }
-    await renameWithRetry(temp, target);
   } catch (err) {
     await unlink(temp).catch(() => undefined);
     throw err;
   }
-  await syncDirectory(dir);
+  return temp;
+}
+
+/** Second half of an atomic write: renames the temp files over their targets, in order. */
+async function commitTemps(pairs: { temp: string; target: string }[]): Promise<void> {
+  try {
+    for (const { temp, target } of pairs) await renameWithRetry(temp, target);
+  } catch (err) {
+    await Promise.all(pairs.map(({ temp }) => unlink(temp).catch(() => undefined)));
+    throw err;
+  }
+  for (const dir of new Set(pairs.map(({ target }) => path.dirname(target)))) await syncDirectory(dir);
 }
 
 /** On Windows a scanner or indexer may briefly hold the target open; retry the rename a few times there. */
@@ -385,7 +393,6 @@ export async function writeModelFile(
   options: WriteModelOptions = {},
 ): Promise<void> {
   const { externalDataFile, sizeThreshold = 1024 } = options;
-  let toEncode = model;
   if (externalDataFile !== undefined) {
     const modelDir = path.dirname(path.resolve(modelPath));
     const { file, problem } = resolveLocation(modelDir, externalDataFile);
@@ -403,9 +410,10 @@ export async function writeModelFile(
       externalDataFile.split(path.sep).join('/'),
       sizeThreshold,
     );
-    toEncode = rewritten;
-    const bytes = encodeModel(toEncode); // fail on unencodable models before touching any file
-    await writeFileAtomically(file, async (fh) => {
+    const bytes = encodeModel(rewritten); // fail on unencodable models before touching any file
+    // Both files are fully written before either is renamed into place, so a failure while writing leaves
+    // the previous model and data file as they were.
+    const dataTemp = await writeTemp(file, async (fh) => {
       let end = 0;
       for (const { offset, bytes: data } of placements) {
         if (offset > end) await writeAll(fh, new Uint8Array(offset - end), end); // explicit zero padding
@@ -413,12 +421,22 @@ export async function writeModelFile(
         end = offset + data.length;
       }
     });
-    await writeFileAtomically(modelPath, (fh) => writeAll(fh, bytes, 0));
+    let modelTemp: string;
+    try {
+      modelTemp = await writeTemp(modelPath, (fh) => writeAll(fh, bytes, 0));
+    } catch (err) {
+      await unlink(dataTemp).catch(() => undefined);
+      throw err;
+    }
+    await commitTemps([
+      { temp: dataTemp, target: file },
+      { temp: modelTemp, target: modelPath },
+    ]);
     return;
   }
-  const bytes = encodeModel({
-    ...model,
-    graph: mapInitializers(model.graph, (t) => (t.rawData ? withoutExternalMarkers(t) : t)),
-  });
-  await writeFileAtomically(modelPath, (fh) => writeAll(fh, bytes, 0));
+  const inline = mapInitializers(model.graph, (t) => (t.rawData ? withoutExternalMarkers(t) : t));
+  const bytes = encodeModel({ ...model, graph: inline });
+  await commitTemps([
+    { temp: await writeTemp(modelPath, (fh) => writeAll(fh, bytes, 0)), target: modelPath },
+  ]);
 }

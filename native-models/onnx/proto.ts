@@ -186,9 +186,11 @@ export class ProtoReader {
       case WIRE_I64:
         this.advance(8);
         return;
-      case WIRE_LEN:
-        this.pos += this.readLength();
+      case WIRE_LEN: {
+        const len = this.readLength(); // read first: `this.pos += ...` would use the pos before the length
+        this.pos += len;
         return;
+      }
       case WIRE_I32:
         this.advance(4);
         return;
@@ -1051,7 +1053,7 @@ function writeGraph(o: ProtoSink, g: GraphProto): void {
   for (const n of g.node) o.message(1, () => writeNode(o, n));
   if (g.name) o.string(2, g.name);
   for (const t of g.initializer) o.message(5, () => writeTensor(o, t));
-  if (g.docString) o.string(10, g.docString);
+  if (g.docString !== undefined) o.string(10, g.docString);
   for (const v of g.input) o.message(11, () => writeValueInfo(o, v));
   for (const v of g.output) o.message(12, () => writeValueInfo(o, v));
   for (const v of g.valueInfo) o.message(13, () => writeValueInfo(o, v));
@@ -1063,7 +1065,7 @@ function writeNode(o: ProtoSink, n: NodeProto): void {
   if (n.name) o.string(3, n.name);
   o.string(4, n.opType);
   for (const a of n.attribute) o.message(5, () => writeAttribute(o, a));
-  if (n.docString) o.string(6, n.docString);
+  if (n.docString !== undefined) o.string(6, n.docString);
   if (n.domain) o.string(7, n.domain);
 }
 
@@ -1081,7 +1083,7 @@ function writeAttribute(o: ProtoSink, a: AttributeProto): void {
   for (const s of a.strings ?? []) o.bytes(9, s);
   for (const x of a.tensors ?? []) o.message(10, () => writeTensor(o, x));
   for (const x of a.graphs ?? []) o.message(11, () => writeGraph(o, x));
-  if (a.docString) o.string(13, a.docString);
+  if (a.docString !== undefined) o.string(13, a.docString);
   o.int32(20, a.type);
 }
 
@@ -1096,7 +1098,7 @@ function writeTensor(o: ProtoSink, t: TensorProto): void {
   if (t.rawData !== undefined) o.bytes(9, t.rawData);
   if (t.doubleData !== undefined) o.packedDouble(10, t.doubleData);
   if (t.uint64Data !== undefined) o.packedBigInt(11, t.uint64Data, true);
-  if (t.docString) o.string(12, t.docString);
+  if (t.docString !== undefined) o.string(12, t.docString);
   for (const e of t.externalData ?? []) o.message(13, () => writeEntry(o, e));
   if (t.dataLocation !== undefined) o.int32(14, t.dataLocation);
 }
@@ -1105,7 +1107,7 @@ function writeValueInfo(o: ProtoSink, v: ValueInfoProto): void {
   o.string(1, v.name);
   const type = v.type;
   if (type !== undefined) o.message(2, () => writeType(o, type));
-  if (v.docString) o.string(3, v.docString);
+  if (v.docString !== undefined) o.string(3, v.docString);
 }
 
 function writeType(o: ProtoSink, type: TypeProto): void {

@@ -9,7 +9,10 @@
  * const out = await unet.run({ sample, timestep, encoder_hidden_states });
  * await runtime.dispose();
  */
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism, platform, arch } from 'node:os';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 
 export type ExecutionProviderName = 'cpu' | 'cuda' | 'dml' | 'coreml';
@@ -68,6 +71,35 @@ export function compiledProviders(): Set<string> {
   return new Set(ort.listSupportedBackends().map((b) => b.name));
 }
 
+/**
+ * Why a provider cannot work here, found without creating a session (which would make
+ * onnxruntime print errors): the CUDA provider is a separate library that onnxruntime-node
+ * downloads at install time only when asked to (`onnxruntime-node-install=cuda12` in .npmrc).
+ */
+export function providerUnavailableReason(provider: ExecutionProviderName): string | undefined {
+  if (provider !== 'cuda') return undefined;
+  const binDir = bindingDirectory();
+  if (binDir === undefined) return undefined;
+  const hasCuda = readdirSync(binDir).some((f) => f.startsWith('libonnxruntime_providers_cuda'));
+  return hasCuda
+    ? undefined
+    : 'cuda unavailable (the CUDA provider library is not installed; reinstall onnxruntime-node with onnxruntime-node-install=cuda12)';
+}
+
+function bindingDirectory(): string | undefined {
+  try {
+    const entry = createRequire(import.meta.url).resolve('onnxruntime-node');
+    const root = join(dirname(entry), '..', 'bin');
+    for (const napi of existsSync(root) ? readdirSync(root) : []) {
+      const dir = join(root, napi, platform(), arch());
+      if (existsSync(dir)) return dir;
+    }
+  } catch {
+    // not resolvable (bundled app): let session creation decide
+  }
+  return undefined;
+}
+
 export class SessionError extends Error {
   override name = 'SessionError';
 }
@@ -120,7 +152,7 @@ export class Runtime {
   private async create(model: string | Uint8Array, key: string): Promise<ModelSession> {
     const reasons: string[] = [];
     for (const provider of this.candidateProviders()) {
-      const failed = this.failedProviders.get(provider);
+      const failed = this.failedProviders.get(provider) ?? providerUnavailableReason(provider);
       if (failed) {
         reasons.push(failed);
         continue;
@@ -132,6 +164,8 @@ export class Runtime {
           interOpNumThreads: this.options.interOpNumThreads,
           graphOptimizationLevel: this.options.graphOptimizationLevel,
           executionMode: 'sequential',
+          // a GPU provider that fails to load is reported through fallbackReason, not the console
+          ...(provider === 'cpu' ? {} : { logSeverityLevel: 4 as const }),
         };
         const session =
           typeof model === 'string'

@@ -58,8 +58,8 @@ export function eulerSigmaSchedule(
   const ts = spacedTimesteps(config, n);
   checkTimestepRange(name, ts, T);
   const trainSigmas = trainSigmasFor(alphasCumprod);
-  let timesteps = Float64Array.from(ts);
-  let stepSigmas = timesteps.map((t) => interpAtIndex(t, trainSigmas));
+  let timesteps: Float64Array = Float64Array.from(ts);
+  let stepSigmas: Float64Array = timesteps.map((t) => interpAtIndex(t, trainSigmas));
   if (useKarrasSigmas) {
     const logSigmas = trainSigmas.map(Math.log);
     stepSigmas = karrasSigmas(stepSigmas[n - 1], stepSigmas[0], n);

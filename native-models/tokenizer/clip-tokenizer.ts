@@ -175,7 +175,18 @@ const OTHER_ENTITIES =
 /** name -> text for entities written with a trailing `;`. */
 const NAMED_ENTITIES = new Map<string, string>();
 /** Entities that HTML also accepts without the trailing `;` (the legacy set). */
-const LEGACY_ENTITIES = new Set<string>(['quot', 'amp', 'lt', 'gt', 'QUOT', 'AMP', 'LT', 'GT', 'COPY', 'REG']);
+const LEGACY_ENTITIES = new Set<string>([
+  'quot',
+  'amp',
+  'lt',
+  'gt',
+  'QUOT',
+  'AMP',
+  'LT',
+  'GT',
+  'COPY',
+  'REG',
+]);
 LATIN1_ENTITY_NAMES.forEach((name, i) => {
   NAMED_ENTITIES.set(name, String.fromCharCode(0xa0 + i));
   LEGACY_ENTITIES.add(name);
@@ -322,7 +333,10 @@ function buildPattern(specialTokens: readonly string[]): RegExp {
     .sort((a, b) => b.length - a.length)
     .map((s) => escapeRegExp(s) + '|')
     .join('');
-  return new RegExp(`${specials}'s|'t|'re|'ve|'m|'ll|'d|\\p{L}+|\\p{N}|[^\\p{White_Space}\\p{L}\\p{N}]+`, 'giu');
+  return new RegExp(
+    `${specials}'s|'t|'re|'ve|'m|'ll|'d|\\p{L}+|\\p{N}|[^\\p{White_Space}\\p{L}\\p{N}]+`,
+    'giu',
+  );
 }
 
 const DEFAULT_PATTERN = buildPattern([DEFAULT_BOS_TOKEN, DEFAULT_EOS_TOKEN]);
@@ -523,11 +537,11 @@ export class CLIPTokenizer {
     if (!isOrdinary(this.unkToken)) this.specialIds.add(this.unkTokenId);
     if (!this.padIsOrdinary) this.specialIds.add(this.padTokenId);
 
-    this.literalSpecials = new Map([
-      [this.bosToken.toLowerCase(), this.bosToken],
-      [this.eosToken.toLowerCase(), this.eosToken],
-    ]);
-    this.pattern = buildPattern([this.bosToken, this.eosToken]);
+    // Special tokens written literally in the text become that token (HF splits them out first).
+    const literal = [this.bosToken, this.eosToken];
+    for (const id of this.specialIds) literal.push(this.idToTokenTable[id] as string);
+    this.literalSpecials = new Map(literal.map((token) => [token.toLowerCase(), token]));
+    this.pattern = buildPattern(literal);
   }
 
   private requireId(token: string, role: string): number {
@@ -859,8 +873,11 @@ export async function writeTokenizerFolder(dir: string, contents: TokenizerFolde
   const addedTokensDecoder: Record<string, unknown> = {};
   for (const [id, entry] of decoderEntries) addedTokensDecoder[String(id)] = entry;
 
-  const sortedVocab: Record<string, number> = Object.create(null) as Record<string, number>;
-  for (const key of Object.keys(vocab).sort(compareCodePoints)) sortedVocab[key] = vocab[key];
+  // Written by hand: a JS object would move integer-like keys ("0".."9") to the front.
+  const vocabLines = Object.keys(vocab)
+    .sort(compareCodePoints)
+    .map((token) => `  ${JSON.stringify(token)}: ${vocab[token]}`);
+  const vocabJson = `{\n${vocabLines.join(',\n')}\n}\n`;
 
   const specialTokensMap = {
     bos_token: addedToken(checked.bosToken, true),
@@ -884,7 +901,7 @@ export async function writeTokenizerFolder(dir: string, contents: TokenizerFolde
 
   await mkdir(dir, { recursive: true });
   await Promise.all([
-    writeFile(path.join(dir, 'vocab.json'), jsonFile(sortedVocab), 'utf8'),
+    writeFile(path.join(dir, 'vocab.json'), vocabJson, 'utf8'),
     writeFile(path.join(dir, 'merges.txt'), ['#version: 0.2', ...merges].join('\n') + '\n', 'utf8'),
     writeFile(path.join(dir, 'special_tokens_map.json'), jsonFile(specialTokensMap), 'utf8'),
     writeFile(path.join(dir, 'tokenizer_config.json'), jsonFile(tokenizerConfig), 'utf8'),
@@ -900,7 +917,8 @@ export async function writeTokenizerFolder(dir: string, contents: TokenizerFolde
  * {@link bytesToUnicode} order), 256..511 the same symbols + `</w>`, then one token per merge result
  * in merge order, then `extraTokens`, then `<|startoftext|>` and `<|endoftext|>` last. Tokens that
  * already exist are not repeated, so ids stay contiguous. For CLIP's own `merges.txt` this reproduces
- * CLIP's `vocab.json` exactly.
+ * CLIP's `vocab.json` exactly. (As with any JS object, integer-like keys such as "0".."9" enumerate
+ * first; the ids are what matter.)
  *
  * Throws when a merge rule is malformed or uses a symbol that is neither a byte symbol nor the
  * result of an earlier merge (such a rule could never apply).
