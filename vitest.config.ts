@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    reporters: ['default'],
+    // the JSON report is what .ci/run reads for its "N passed, N failed" line
+    reporters: ['default', 'json'],
+    outputFile: { json: '.tmp/test-results.json' },
   },
 });

@@ -12,7 +12,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createProgress, UsageError } from './terminal.js';
 import { createRandomModel } from '../models/random-model.js';
 import { loadModelFolder, ModelFolderError } from '../models/model-folder.js';
@@ -138,6 +138,31 @@ const COMMANDS: Record<string, Command> = {
       const started = Date.now();
       const out = await createRandomModel(dir, seed === undefined ? {} : { seed });
       process.stdout.write(`wrote a random-weight model to ${out} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    },
+  },
+
+  demo: {
+    summary: 'the end-to-end demo: generate an image with the embedded model (or a random-weight test model until it ships)',
+    usage: 'msp demo [--out file.png] [--steps N] [--seed N]',
+    options: { ...common, ...runtimeOptions, out: { type: 'string', short: 'o' }, steps: { type: 'string' }, seed: { type: 'string' } },
+    async run(values) {
+      let modelDir = defaultModelDir();
+      if (!modelDir) {
+        modelDir = resolve('.tmp', 'tiny-random');
+        if (!existsSync(join(modelDir, 'model_index.json'))) {
+          process.stdout.write(`no embedded model yet: creating a random-weight test model in ${modelDir}\n`);
+          await createRandomModel(modelDir);
+        }
+        process.stdout.write('this model has random weights, so the picture is structured noise; it proves the whole pipeline runs\n');
+      }
+      const args = ['--model', modelDir, '--prompt', 'two friends at a picnic, comic style', '--negative', 'blurry'];
+      args.push('--out', typeof values.out === 'string' ? values.out : 'msp-demo.png');
+      args.push('--steps', typeof values.steps === 'string' ? values.steps : '25');
+      args.push('--seed', typeof values.seed === 'string' ? values.seed : '42');
+      if (typeof values.provider === 'string') args.push('--provider', values.provider);
+      if (typeof values.threads === 'string') args.push('--threads', values.threads);
+      const { values: parsed } = parseArgs({ args, options: COMMANDS.generate.options, strict: true });
+      await COMMANDS.generate.run(parsed as Record<string, string | boolean | undefined>, []);
     },
   },
 

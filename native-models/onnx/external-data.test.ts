@@ -336,6 +336,11 @@ describe('readModelFile', () => {
     const wrongSize = await writeWithExternal(dir, { location: 'data.bin', offset: '0', length: '16' });
     await expect(readModelFile(wrongSize)).rejects.toThrow(/has 16 bytes but dims \[64, 64\] .* need 16384/);
 
+    const pastEnd = await writeWithExternal(dir, { location: 'data.bin', offset: '999999' });
+    await expect(readModelFile(pastEnd)).rejects.toThrow(
+      /has offset 999999 but the file has only 16484 bytes/,
+    );
+
     const badOffset = await writeWithExternal(dir, { location: 'data.bin', offset: '-4' });
     await expect(readModelFile(badOffset)).rejects.toThrow(/invalid offset '-4'/);
   });

@@ -79,7 +79,7 @@ function forEachTensor(graph: GraphProto, visit: (t: TensorProto) => void): void
 
 /**
  * Resolves an external data location against the model folder, rejecting absolute paths and paths that
- * leave the folder. Returns undefined (with the reason in `problem`) when the location is not acceptable.
+ * leave the folder. Returns `{ file }` (absolute path) or `{ problem }` (why the location is unacceptable).
  */
 function resolveLocation(modelDir: string, location: string): { file?: string; problem?: string } {
   if (location === '') return { problem: 'is empty' };
@@ -276,16 +276,23 @@ interface Placement {
  */
 function externalize(
   model: ModelProto,
+  modelDir: string,
   location: string,
   threshold: number,
 ): { model: ModelProto; placements: Placement[] } {
+  const target = path.resolve(modelDir, location);
   const placements: Placement[] = [];
   let size = 0;
   const graph = mapInitializers(model.graph, (t) => {
     const raw = t.rawData;
     if (raw === undefined) {
       // Already external (not loaded): keep the reference, unless it would be overwritten.
-      if (t.dataLocation === EXTERNAL && entry(t, 'location') === location) {
+      const current = entry(t, 'location');
+      if (
+        t.dataLocation === EXTERNAL &&
+        current !== undefined &&
+        path.resolve(modelDir, current) === target
+      ) {
         throw new ExternalDataError(
           `tensor '${t.name}' still references '${location}', which is about to be rewritten; ` +
             'read the model with loadExternalData first or choose another externalDataFile',
@@ -407,6 +414,7 @@ export async function writeModelFile(
     if (!(sizeThreshold >= 0)) throw new RangeError(`sizeThreshold must be >= 0, got ${sizeThreshold}`);
     const { model: rewritten, placements } = externalize(
       model,
+      modelDir,
       externalDataFile.split(path.sep).join('/'),
       sizeThreshold,
     );

@@ -284,6 +284,30 @@ describe('encodeModel / decodeModel round trip', () => {
     }
   });
 
+  it('round-trips random int64/uint64 values of every bit length', () => {
+    const rand = rng(99);
+    const signed: bigint[] = [];
+    const unsigned: bigint[] = [];
+    const dims: number[] = [];
+    for (let bits = 0; bits <= 64; bits++) {
+      for (let k = 0; k < 20; k++) {
+        let v = 0n;
+        for (let b = 0; b < bits; b++) v = (v << 1n) | (rand() < 0.5 ? 1n : 0n);
+        if (bits > 0) v |= 1n << BigInt(bits - 1); // exactly `bits` bits long
+        unsigned.push(v);
+        signed.push(BigInt.asIntN(64, v));
+        if (bits <= 53) dims.push(Number(v) * (rand() < 0.5 && v !== 0n ? -1 : 1));
+      }
+    }
+    const tensor: TensorProto = { name: 't', dims, dataType: 7, int64Data: signed, uint64Data: unsigned };
+    const encoded = encodeTensor(tensor);
+    expect(decodeTensor(encoded)).toEqual(tensor);
+    // Cross-check the varint bytes of int64_data against the independent test encoder.
+    const expected = signed.flatMap((v) => varint(v));
+    const packed = lenDelimited(7, new Uint8Array(expected));
+    expect(Buffer.from(encoded).includes(Buffer.from(packed))).toBe(true);
+  });
+
   it('accepts unpacked and mixed packed/unpacked repeated scalars', () => {
     const f32 = new Uint8Array(new Float32Array([1.5]).buffer);
     const f64 = new Uint8Array(new Float64Array([-2.25]).buffer);

@@ -369,13 +369,17 @@ export function interpAtIndex(x: number, fp: Float64Array): number {
 
 /**
  * Karras et al. (2022) eq. 5 with rho = 7: (max^(1/rho) + ramp * (min^(1/rho) - max^(1/rho)))^rho,
- * ramp = linspace(0, 1, n); the first value is sigmaMax and the last sigmaMin.
+ * ramp = linspace(0, 1, n); the first value is exactly sigmaMax and the last exactly sigmaMin.
  */
 export function karrasSigmas(sigmaMin: number, sigmaMax: number, n: number, rho = 7): Float64Array {
   const ramp = linspace(0, 1, n);
   const minInv = sigmaMin ** (1 / rho);
   const maxInv = sigmaMax ** (1 / rho);
-  return ramp.map((r) => (maxInv + r * (minInv - maxInv)) ** rho);
+  const out = ramp.map((r) => (maxInv + r * (minInv - maxInv)) ** rho);
+  // (x^(1/rho))^rho is off by an ulp or two; pin the endpoints exactly.
+  out[0] = sigmaMax;
+  if (n > 1) out[n - 1] = sigmaMin;
+  return out;
 }
 
 /**

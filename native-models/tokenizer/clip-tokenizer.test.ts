@@ -440,6 +440,8 @@ describe('building, training and saving small tokenizers', () => {
     expect(tok.decode([0, 2, 3, 2, 1], { skipSpecialTokens: false })).toBe(
       '<|startoftext|>a <unk>a <|endoftext|>',
     );
+    // A special unknown token written in the text is recognised as that token.
+    expect([...tok.encode('a<unk>').ids]).toEqual([0, 2, 3, 1]);
   });
 
   it('supports encode without truncation or padding and validates lengths', () => {

@@ -539,7 +539,8 @@ export class CLIPTokenizer {
 
     // Special tokens written literally in the text become that token (HF splits them out first).
     const literal = [this.bosToken, this.eosToken];
-    for (const id of this.specialIds) literal.push(this.idToTokenTable[id] as string);
+    if (this.specialIds.has(this.unkTokenId)) literal.push(this.unkToken);
+    if (!this.padIsOrdinary) literal.push(this.padToken);
     this.literalSpecials = new Map(literal.map((token) => [token.toLowerCase(), token]));
     this.pattern = buildPattern(literal);
   }
