@@ -52,7 +52,9 @@ describe('msp', () => {
     const r = await msp('inspect', dir);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('execution provider: cpu');
-    expect(r.stdout).toContain('latent channels 4, VAE scale factor 8, scaling factor 0.18215, hidden size 32, sequence length 16');
+    expect(r.stdout).toContain(
+      'latent channels 4, VAE scale factor 8, scaling factor 0.18215, hidden size 32, sequence length 16',
+    );
     expect(r.stdout).toContain('  in  timestep: int64 [timestep_batch]');
     expect(r.stdout).toContain('  out out_sample: float32 [batch, 4, height, width]');
     const json = await msp('inspect', dir, '--json');
@@ -73,31 +75,63 @@ describe('msp', () => {
     expect(parsed.count).toBe(parsed.ids.length);
     expect(parsed.sequenceLength).toBe(16);
     expect(short.stderr).toBe('');
-    const long = await msp('tokenize', '--model', dir, 'a very long prompt about a cartoon cat waving in a park on a sunny day with friends');
+    const long = await msp(
+      'tokenize',
+      '--model',
+      dir,
+      'a very long prompt about a cartoon cat waving in a park on a sunny day with friends',
+    );
     expect(long.code).toBe(0);
-    expect(long.stderr).toMatch(/^warning: the prompt has \d+ tokens but the model reads 16; everything after ".+" is ignored\n$/);
+    expect(long.stderr).toMatch(
+      /^warning: the prompt has \d+ tokens but the model reads 16; everything after ".+" is ignored\n$/,
+    );
     expect((await msp('tokenize', 'a cat')).code).toBe(2);
   });
 
   it.skipIf(!existsSync('/work/shared/data/clip-tokenizer/vocab.json'))(
     'tokenize --tokenizer reproduces real CLIP ids',
     async () => {
-      const r = await msp('tokenize', '--tokenizer', '/work/shared/data/clip-tokenizer', 'a photo of a cat', '--json');
-      expect(JSON.parse(r.stdout)).toMatchObject({ ids: [49406, 320, 1125, 539, 320, 2368, 49407], count: 7 });
+      const r = await msp(
+        'tokenize',
+        '--tokenizer',
+        '/work/shared/data/clip-tokenizer',
+        'a photo of a cat',
+        '--json',
+      );
+      expect(JSON.parse(r.stdout)).toMatchObject({
+        ids: [49406, 320, 1125, 539, 320, 2368, 49407],
+        count: 7,
+      });
     },
   );
 
   it('generate writes a PNG with its parameters; the same seed gives the same bytes', async () => {
     const dir = await sharedRandomModel();
     const out = await makeTempDir();
-    const args = ['generate', '--model', dir, '--prompt', 'a red car', '--steps', '3', '--seed', '7', '--width', '32', '--height', '48'];
+    const args = [
+      'generate',
+      '--model',
+      dir,
+      '--prompt',
+      'a red car',
+      '--steps',
+      '3',
+      '--seed',
+      '7',
+      '--width',
+      '32',
+      '--height',
+      '48',
+    ];
     const a = await msp(...args, '--out', join(out, 'a.png'));
     expect(a.code).toBe(0);
     expect(a.stdout).toMatch(/^wrote .*a\.png \(seed 7, [\d.]+s on cpu\)\n$/);
     await msp(...args, '--out', join(out, 'b.png'));
     const [pa, pb] = await Promise.all([readFile(join(out, 'a.png')), readFile(join(out, 'b.png'))]);
     expect(pa.equals(pb)).toBe(true);
-    expect(readPngText(pa).parameters).toContain('Steps: 3, Sampler: ddim, CFG scale: 7.5, Seed: 7, Size: 32x48');
+    expect(readPngText(pa).parameters).toContain(
+      'Steps: 3, Sampler: ddim, CFG scale: 7.5, Seed: 7, Size: 32x48',
+    );
   });
 
   it('generate refuses bad arguments with exit code 2 and writes nothing', async () => {
@@ -121,7 +155,8 @@ describe('msp', () => {
 
   it('generate without --model says which folder to give', async () => {
     const r = await msp('generate', '--prompt', 'x');
-    if (r.code === 2) expect(r.stderr).toMatch(/--model is required: no embedded tiny model is installed yet/);
+    if (r.code === 2)
+      expect(r.stderr).toMatch(/--model is required: no embedded tiny model is installed yet/);
     else expect(r.code).toBe(0); // once the embedded tiny model ships
   });
 

@@ -15,12 +15,16 @@ async function run(): Promise<void> {
   const { values } = parseArgs({ options: { only: { type: 'string' } } });
   const suites = values.only ? SUITES.filter((s) => s.name === values.only) : SUITES;
   if (suites.length === 0) {
-    process.stderr.write(`bench: unknown suite "${values.only}"; expected one of ${SUITES.map((s) => s.name).join(', ')}\n`);
+    process.stderr.write(
+      `bench: unknown suite "${values.only}"; expected one of ${SUITES.map((s) => s.name).join(', ')}\n`,
+    );
     process.exitCode = 2;
     return;
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  log(`machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} threads, Node ${process.version}`);
+  log(
+    `machine: ${cpus()[0]?.model ?? 'unknown CPU'}, ${availableParallelism()} threads, Node ${process.version}`,
+  );
   const figures: Figure[] = [];
   for (const suite of suites) figures.push(...(await suite.run(log)));
   figures.push({

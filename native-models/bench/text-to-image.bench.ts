@@ -25,14 +25,24 @@ export const textToImageSuite: BenchSuite = {
       const figures: Figure[] = [];
       let evals = 0;
       for (const size of SIZES) {
-        const options = { prompt: 'a cartoon cat waving in a park', steps: STEPS, seed: 1, width: size, height: size };
+        const options = {
+          prompt: 'a cartoon cat waving in a park',
+          steps: STEPS,
+          seed: 1,
+          width: size,
+          height: size,
+        };
         await textToImage(sd, options); // warm-up: sessions, allocations
         const times: number[] = [];
         const stepTimes: number[] = [];
         for (let i = 0; i < REPEATS; i++) {
           const started = performance.now();
           const marks: number[] = [];
-          const r = await textToImage(sd, { ...options, seed: i + 1, onProgress: () => marks.push(performance.now()) });
+          const r = await textToImage(sd, {
+            ...options,
+            seed: i + 1,
+            onProgress: () => marks.push(performance.now()),
+          });
           times.push(performance.now() - started);
           // denoising steps only: the span between the first and last step, per step
           stepTimes.push((marks[marks.length - 1] - marks[0]) / (marks.length - 1));
@@ -42,11 +52,26 @@ export const textToImageSuite: BenchSuite = {
         const perStep = median(stepTimes);
         log(`t2i ${size}x${size}: ${times.map((t) => t.toFixed(0)).join(', ')} ms per image`);
         figures.push(
-          { name: `t2i.ms_per_image_${size}`, value: perImage, unit: 'ms', label: `one ${size}x${size} image, ${STEPS} steps, CFG` },
-          { name: `t2i.ms_per_step_${size}`, value: perStep, unit: 'ms', label: `one denoising step at ${size}x${size} (2 UNet evals)` },
+          {
+            name: `t2i.ms_per_image_${size}`,
+            value: perImage,
+            unit: 'ms',
+            label: `one ${size}x${size} image, ${STEPS} steps, CFG`,
+          },
+          {
+            name: `t2i.ms_per_step_${size}`,
+            value: perStep,
+            unit: 'ms',
+            label: `one denoising step at ${size}x${size} (2 UNet evals)`,
+          },
         );
       }
-      figures.push({ name: 't2i.unet_evals_per_image', value: evals, unit: 'evals', label: `UNet evaluations per image (${STEPS} steps, CFG)` });
+      figures.push({
+        name: 't2i.unet_evals_per_image',
+        value: evals,
+        unit: 'evals',
+        label: `UNet evaluations per image (${STEPS} steps, CFG)`,
+      });
       figures.push({
         name: 't2i.execution_provider_cpu',
         value: (await sd.executionProvider()) === 'cpu' ? 1 : 0,

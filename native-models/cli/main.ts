@@ -20,7 +20,12 @@ import { defaultModelDir, EMBEDDED_MODEL_HINT } from '../models/default-model.js
 import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
 import { EXECUTION_PROVIDER_CHOICES, Runtime, type ExecutionProviderChoice } from '../runtime/session.js';
 import { StableDiffusion } from '../pipelines/stable-diffusion.js';
-import { DEFAULTS, encodeGenerationPng, GenerationOptionsError, textToImage } from '../pipelines/text-to-image.js';
+import {
+  DEFAULTS,
+  encodeGenerationPng,
+  GenerationOptionsError,
+  textToImage,
+} from '../pipelines/text-to-image.js';
 import { SCHEDULER_NAMES, type SchedulerName } from '../schedulers/scheduler.js';
 import { readImageFile } from '../image/image.js';
 import { writeFileAtomic } from '../image/atomic-write.js';
@@ -60,7 +65,10 @@ const COMMANDS: Record<string, Command> = {
           scheduler: model.schedulerConfig,
           controlnet: model.components.controlnet ? model.controlnetResiduals : null,
           components: Object.fromEntries(
-            Object.entries(model.components).map(([name, c]) => [name, { file: c.file, inputs: c.inputs, outputs: c.outputs }]),
+            Object.entries(model.components).map(([name, c]) => [
+              name,
+              { file: c.file, inputs: c.inputs, outputs: c.outputs },
+            ]),
           ),
         };
         if (values.json) {
@@ -92,12 +100,19 @@ const COMMANDS: Record<string, Command> = {
   },
 
   tokenize: {
-    summary: "print a prompt's token ids and count, and warn when it is longer than the model's sequence length",
+    summary:
+      "print a prompt's token ids and count, and warn when it is longer than the model's sequence length",
     usage: 'msp tokenize (--model <dir> | --tokenizer <dir>) "text" [--json]',
-    options: { ...common, model: { type: 'string' }, tokenizer: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      ...common,
+      model: { type: 'string' },
+      tokenizer: { type: 'string' },
+      json: { type: 'boolean' },
+    },
     async run(values, positionals) {
       const text = onePositional(positionals, 'text');
-      if (values.model && values.tokenizer) throw new UsageError('give either --model or --tokenizer, not both');
+      if (values.model && values.tokenizer)
+        throw new UsageError('give either --model or --tokenizer, not both');
       let tokenizerDir: string;
       let maxLength: number | undefined;
       if (typeof values.model === 'string') {
@@ -115,9 +130,13 @@ const COMMANDS: Record<string, Command> = {
       const ids = Array.from(full.ids);
       const tooLong = full.tokenCount > length;
       if (values.json) {
-        process.stdout.write(JSON.stringify({ ids, count: full.tokenCount, sequenceLength: length, truncated: tooLong }) + '\n');
+        process.stdout.write(
+          JSON.stringify({ ids, count: full.tokenCount, sequenceLength: length, truncated: tooLong }) + '\n',
+        );
       } else {
-        process.stdout.write(`${JSON.stringify(ids)}\n${full.tokenCount} tokens (sequence length ${length})\n`);
+        process.stdout.write(
+          `${JSON.stringify(ids)}\n${full.tokenCount} tokens (sequence length ${length})\n`,
+        );
       }
       if (tooLong) {
         const kept = tokenizer.decode(tokenizer.encode(text, { maxLength: length, truncation: true }).ids);
@@ -129,7 +148,8 @@ const COMMANDS: Record<string, Command> = {
   },
 
   'create-random-model': {
-    summary: 'write a tiny random-weight model in the diffusers ONNX layout, for trying the pipeline without weights',
+    summary:
+      'write a tiny random-weight model in the diffusers ONNX layout, for trying the pipeline without weights',
     usage: 'msp create-random-model <dir> [--seed N]',
     options: { ...common, seed: { type: 'string' } },
     async run(values, positionals) {
@@ -137,14 +157,23 @@ const COMMANDS: Record<string, Command> = {
       const seed = values.seed === undefined ? undefined : intOption(String(values.seed), '--seed', 0);
       const started = Date.now();
       const out = await createRandomModel(dir, seed === undefined ? {} : { seed });
-      process.stdout.write(`wrote a random-weight model to ${out} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+      process.stdout.write(
+        `wrote a random-weight model to ${out} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`,
+      );
     },
   },
 
   demo: {
-    summary: 'the end-to-end demo: generate an image with the embedded model (or a random-weight test model until it ships)',
+    summary:
+      'the end-to-end demo: generate an image with the embedded model (or a random-weight test model until it ships)',
     usage: 'msp demo [--out file.png] [--steps N] [--seed N]',
-    options: { ...common, ...runtimeOptions, out: { type: 'string', short: 'o' }, steps: { type: 'string' }, seed: { type: 'string' } },
+    options: {
+      ...common,
+      ...runtimeOptions,
+      out: { type: 'string', short: 'o' },
+      steps: { type: 'string' },
+      seed: { type: 'string' },
+    },
     async run(values) {
       let modelDir = defaultModelDir();
       if (!modelDir) {
@@ -153,9 +182,18 @@ const COMMANDS: Record<string, Command> = {
           process.stdout.write(`no embedded model yet: creating a random-weight test model in ${modelDir}\n`);
           await createRandomModel(modelDir);
         }
-        process.stdout.write('this model has random weights, so the picture is structured noise; it proves the whole pipeline runs\n');
+        process.stdout.write(
+          'this model has random weights, so the picture is structured noise; it proves the whole pipeline runs\n',
+        );
       }
-      const args = ['--model', modelDir, '--prompt', 'two friends at a picnic, comic style', '--negative', 'blurry'];
+      const args = [
+        '--model',
+        modelDir,
+        '--prompt',
+        'two friends at a picnic, comic style',
+        '--negative',
+        'blurry',
+      ];
       args.push('--out', typeof values.out === 'string' ? values.out : 'msp-demo.png');
       args.push('--steps', typeof values.steps === 'string' ? values.steps : '25');
       args.push('--seed', typeof values.seed === 'string' ? values.seed : '42');
@@ -195,7 +233,9 @@ const COMMANDS: Record<string, Command> = {
       if (typeof values.prompt !== 'string') throw new UsageError('--prompt is required');
       const scheduler = (values.scheduler ?? DEFAULTS.scheduler) as SchedulerName;
       if (!SCHEDULER_NAMES.includes(scheduler)) {
-        throw new UsageError(`unknown scheduler "${scheduler}" for --scheduler; expected one of ${SCHEDULER_NAMES.join(', ')}`);
+        throw new UsageError(
+          `unknown scheduler "${scheduler}" for --scheduler; expected one of ${SCHEDULER_NAMES.join(', ')}`,
+        );
       }
       const modelDir = typeof values.model === 'string' ? values.model : defaultModelDir();
       if (!modelDir) throw new UsageError(`--model is required: ${EMBEDDED_MODEL_HINT}`);
@@ -213,13 +253,19 @@ const COMMANDS: Record<string, Command> = {
         width: values.width === undefined ? undefined : intOption(values.width as string, '--width', 1),
         height: values.height === undefined ? undefined : intOption(values.height as string, '--height', 1),
         strength: num('strength'),
-        previewEvery: values['preview-every'] === undefined ? 0 : intOption(values['preview-every'] as string, '--preview-every', 0),
+        previewEvery:
+          values['preview-every'] === undefined
+            ? 0
+            : intOption(values['preview-every'] as string, '--preview-every', 0),
       };
       const runtime = makeRuntime(values);
       try {
         const sd = await StableDiffusion.load(modelDir, runtime);
-        const initImage = typeof values['init-image'] === 'string' ? await readImageFile(values['init-image']) : undefined;
-        const progress = createProgress('generating', { quiet: values.quiet === true || values.json === true });
+        const initImage =
+          typeof values['init-image'] === 'string' ? await readImageFile(values['init-image']) : undefined;
+        const progress = createProgress('generating', {
+          quiet: values.quiet === true || values.json === true,
+        });
         const started = performance.now();
         const controller = new AbortController();
         const onSigint = () => controller.abort();
@@ -235,13 +281,25 @@ const COMMANDS: Record<string, Command> = {
         const seconds = (performance.now() - started) / 1000;
         progress.done();
         for (const prompt of result.truncatedPrompts) {
-          process.stderr.write(`warning: the prompt "${prompt.slice(0, 40)}..." is longer than the model's ${sd.sizes.sequenceLength} tokens and was cut\n`);
+          process.stderr.write(
+            `warning: the prompt "${prompt.slice(0, 40)}..." is longer than the model's ${sd.sizes.sequenceLength} tokens and was cut\n`,
+          );
         }
         const provider = await sd.executionProvider();
         if (values.json) {
-          process.stdout.write(JSON.stringify({ out, seconds, executionProvider: provider, unetEvaluations: result.unetEvaluations, parameters: result.parameters }) + '\n');
+          process.stdout.write(
+            JSON.stringify({
+              out,
+              seconds,
+              executionProvider: provider,
+              unetEvaluations: result.unetEvaluations,
+              parameters: result.parameters,
+            }) + '\n',
+          );
         } else {
-          process.stdout.write(`wrote ${out} (seed ${result.parameters.seed}, ${seconds.toFixed(1)}s on ${provider})\n`);
+          process.stdout.write(
+            `wrote ${out} (seed ${result.parameters.seed}, ${seconds.toFixed(1)}s on ${provider})\n`,
+          );
         }
       } finally {
         await runtime.dispose();
@@ -251,15 +309,20 @@ const COMMANDS: Record<string, Command> = {
 };
 
 function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
 }
 
 function makeRuntime(values: Record<string, string | boolean | undefined>): Runtime {
   const provider = (values.provider ?? 'auto') as ExecutionProviderChoice;
   if (!EXECUTION_PROVIDER_CHOICES.includes(provider)) {
-    throw new UsageError(`unknown --provider "${provider}"; expected one of ${EXECUTION_PROVIDER_CHOICES.join(', ')}`);
+    throw new UsageError(
+      `unknown --provider "${provider}"; expected one of ${EXECUTION_PROVIDER_CHOICES.join(', ')}`,
+    );
   }
-  const threads = values.threads === undefined ? undefined : intOption(values.threads as string, '--threads', 1);
+  const threads =
+    values.threads === undefined ? undefined : intOption(values.threads as string, '--threads', 1);
   return new Runtime({ executionProvider: provider, ...(threads ? { intraOpNumThreads: threads } : {}) });
 }
 
@@ -305,7 +368,9 @@ export async function main(argv: string[]): Promise<number> {
     return verb === undefined ? 2 : 0;
   }
   if (verb === '--version') {
-    const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const pkg = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     process.stdout.write(`${pkg.version}\n`);
     return 0;
   }
@@ -315,7 +380,12 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const { values, positionals } = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({
+      args: rest,
+      options: command.options,
+      allowPositionals: true,
+      strict: true,
+    });
     if (values.help) {
       process.stdout.write(`usage: ${command.usage}\n\n${command.summary}\n`);
       return 0;
@@ -336,7 +406,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`\nmsp ${verb}: cancelled; nothing was written\n`);
       return 1;
     }
-    const known = err instanceof ModelFolderError || ['ImageDecodeError', 'SessionError', 'TokenizerError'].includes(err.name);
+    const known =
+      err instanceof ModelFolderError ||
+      ['ImageDecodeError', 'SessionError', 'TokenizerError'].includes(err.name);
     process.stderr.write(`msp ${verb}: ${err.message}\n`);
     if (!known && process.env.MSP_DEBUG) process.stderr.write(`${err.stack ?? ''}\n`);
     return 1;

@@ -12,7 +12,10 @@ export interface ProgressReporter {
 }
 
 /** A progress bar on stderr when it is a terminal, otherwise one line per ~10% (or nothing with quiet). */
-export function createProgress(title: string, { quiet = false, stream = process.stderr } = {}): ProgressReporter {
+export function createProgress(
+  title: string,
+  { quiet = false, stream = process.stderr } = {},
+): ProgressReporter {
   const started = Date.now();
   let lastDecile = -1;
   const tty = stream.isTTY === true;

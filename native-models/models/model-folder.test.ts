@@ -54,7 +54,11 @@ describe('loadModelFolder', () => {
       m.graph.input.find((i) => i.name === 'timestep')!.name = 'timesteps';
       for (const n of m.graph.node) n.input = n.input.map((x) => (x === 'timestep' ? 'timesteps' : x));
     });
-    await expectProblem(dir, 'unet/model.onnx', /missing input 'timestep' \(it has 'sample', 'timesteps', 'encoder_hidden_states'\)/);
+    await expectProblem(
+      dir,
+      'unet/model.onnx',
+      /missing input 'timestep' \(it has 'sample', 'timesteps', 'encoder_hidden_states'\)/,
+    );
   });
 
   it('reports a wrong rank and a wrong dtype', async () => {
@@ -67,7 +71,11 @@ describe('loadModelFolder', () => {
     await editModel(dir2, 'text_encoder', (m) => {
       m.graph.input[0].type!.tensorType!.elemType = 1;
     });
-    await expectProblem(dir2, 'text_encoder/model.onnx', /input 'input_ids' has type float32; expected int32 or int64/);
+    await expectProblem(
+      dir2,
+      'text_encoder/model.onnx',
+      /input 'input_ids' has type float32; expected int32 or int64/,
+    );
   });
 
   it('reports a corrupt ONNX file', async () => {
@@ -83,7 +91,11 @@ describe('loadModelFolder', () => {
     const path = join(dir, 'unet', 'config.json');
     const config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
     await writeFile(path, JSON.stringify({ ...config, cross_attention_dim: 768 }));
-    await expectProblem(dir, 'unet/model.onnx', /hidden size disagrees between files and configs \(32 vs 32 vs 32 vs 768\)/);
+    await expectProblem(
+      dir,
+      'unet/model.onnx',
+      /hidden size disagrees between files and configs \(32 vs 32 vs 32 vs 768\)/,
+    );
   });
 
   it('needs a UNet that takes the residuals when a ControlNet is present', async () => {
@@ -95,7 +107,10 @@ describe('loadModelFolder', () => {
   it('rejects an SDXL-style UNet input it cannot feed', async () => {
     const dir = await copyModel();
     await editModel(dir, 'unet', (m) => {
-      m.graph.input.push({ name: 'text_embeds', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 1280 }] } } } });
+      m.graph.input.push({
+        name: 'text_embeds',
+        type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 1280 }] } } },
+      });
     });
     await expectProblem(dir, 'unet/model.onnx', /unsupported input 'text_embeds'/);
   });

@@ -54,7 +54,8 @@ export interface ComponentSpec {
   outputs: TensorSpec[];
 }
 
-export type ComponentName = 'text_encoder' | 'unet' | 'vae_decoder' | 'vae_encoder' | 'controlnet' | 'unet_controlnet';
+export type ComponentName =
+  'text_encoder' | 'unet' | 'vae_decoder' | 'vae_encoder' | 'controlnet' | 'unet_controlnet';
 
 export interface ModelSizes {
   latentChannels: number;
@@ -113,7 +114,8 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   const textConfig = await readJson(root, 'text_encoder/config.json', false);
   const unetConfig = await readJson(root, 'unet/config.json', false);
   const vaeConfig =
-    (await readJson(root, 'vae_decoder/config.json', false)) ?? (await readJson(root, 'vae_encoder/config.json', false));
+    (await readJson(root, 'vae_decoder/config.json', false)) ??
+    (await readJson(root, 'vae_encoder/config.json', false));
 
   // 2. The ONNX components and their declared inputs and outputs.
   const text_encoder = await readComponent(root, 'text_encoder/model.onnx', true);
@@ -140,7 +142,8 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   if (vae_encoder) {
     expectInput(vae_encoder, 'sample', FLOAT_TYPES, [4]);
     const out = vae_encoder.outputs.find((o) => o.name === 'latent_parameters' || o.name === 'latent_sample');
-    if (!out) throw new ModelFolderError(vae_encoder.file, "has no output 'latent_sample' or 'latent_parameters'");
+    if (!out)
+      throw new ModelFolderError(vae_encoder.file, "has no output 'latent_sample' or 'latent_parameters'");
     expectOutput(vae_encoder, out.name, FLOAT_TYPES, [4]);
     vaeEncoderOutput = { name: out.name, kind: out.name as 'latent_sample' | 'latent_parameters' };
   }
@@ -167,7 +170,10 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
       );
     }
   } else if (unetControlnetFile) {
-    throw new ModelFolderError('controlnet/model.onnx', 'is missing although unet_controlnet/model.onnx is present');
+    throw new ModelFolderError(
+      'controlnet/model.onnx',
+      'is missing although unet_controlnet/model.onnx is present',
+    );
   }
   if (unet_controlnet && unet_controlnet !== unet) {
     expectInput(unet_controlnet, 'sample', FLOAT_TYPES, [4]);
@@ -191,7 +197,15 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   }
 
   // 4. Sizes, from the files first and the configs second; sources must agree.
-  const sizes = resolveSizes({ text_encoder, unet, vae_decoder, textConfig, unetConfig, vaeConfig, tokenizerConfig });
+  const sizes = resolveSizes({
+    text_encoder,
+    unet,
+    vae_decoder,
+    textConfig,
+    unetConfig,
+    vaeConfig,
+    tokenizerConfig,
+  });
 
   return {
     dir: root,
@@ -230,7 +244,11 @@ async function requireFile(root: string, file: string): Promise<void> {
   if (!s?.isFile()) throw new ModelFolderError(file, 'is missing');
 }
 
-async function readJson(root: string, file: string, required: boolean): Promise<Record<string, unknown> | undefined> {
+async function readJson(
+  root: string,
+  file: string,
+  required: boolean,
+): Promise<Record<string, unknown> | undefined> {
   let text: string;
   try {
     text = await readFile(join(root, file), 'utf8');
@@ -240,7 +258,8 @@ async function readJson(root: string, file: string, required: boolean): Promise<
   }
   try {
     const value: unknown = JSON.parse(text);
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw new Error('not a JSON object');
     return value as Record<string, unknown>;
   } catch (e) {
     throw new ModelFolderError(file, `is not valid JSON (${(e as Error).message})`);
@@ -249,7 +268,11 @@ async function readJson(root: string, file: string, required: boolean): Promise<
 
 async function readComponent(root: string, file: string, required: true): Promise<ComponentSpec>;
 async function readComponent(root: string, file: string, required: false): Promise<ComponentSpec | undefined>;
-async function readComponent(root: string, file: string, required: boolean): Promise<ComponentSpec | undefined> {
+async function readComponent(
+  root: string,
+  file: string,
+  required: boolean,
+): Promise<ComponentSpec | undefined> {
   const path = join(root, file);
   const s = await stat(path).catch(() => undefined);
   if (!s?.isFile()) {
@@ -270,7 +293,11 @@ async function readComponent(root: string, file: string, required: boolean): Pro
     return {
       name: v.name,
       dtype,
-      shape: tt.shape ? tt.shape.dim.map((d) => (d.dimValue !== undefined && d.dimValue > 0 ? d.dimValue : (d.dimParam ?? null))) : [],
+      shape: tt.shape
+        ? tt.shape.dim.map((d) =>
+            d.dimValue !== undefined && d.dimValue > 0 ? d.dimValue : (d.dimParam ?? null),
+          )
+        : [],
     };
   };
   return {
@@ -300,13 +327,22 @@ function expectTensor(
 ): TensorSpec {
   const t = list.find((x) => x.name === name);
   if (!t) {
-    throw new ModelFolderError(c.file, `is missing ${kind} '${name}' (it has ${list.map((x) => `'${x.name}'`).join(', ') || 'none'})`);
+    throw new ModelFolderError(
+      c.file,
+      `is missing ${kind} '${name}' (it has ${list.map((x) => `'${x.name}'`).join(', ') || 'none'})`,
+    );
   }
   if (!dtypes.includes(t.dtype)) {
-    throw new ModelFolderError(c.file, `${kind} '${name}' has type ${t.dtype}; expected ${dtypes.join(' or ')}`);
+    throw new ModelFolderError(
+      c.file,
+      `${kind} '${name}' has type ${t.dtype}; expected ${dtypes.join(' or ')}`,
+    );
   }
   if (!ranks.includes(t.shape.length)) {
-    throw new ModelFolderError(c.file, `${kind} '${name}' has rank ${t.shape.length}; expected ${ranks.join(' or ')}`);
+    throw new ModelFolderError(
+      c.file,
+      `${kind} '${name}' has rank ${t.shape.length}; expected ${ranks.join(' or ')}`,
+    );
   }
   return t;
 }
@@ -340,7 +376,8 @@ function resolveSizes(s: {
   vaeConfig?: Record<string, unknown>;
   tokenizerConfig?: Record<string, unknown>;
 }): ModelSizes {
-  const find = (c: ComponentSpec, kind: 'inputs' | 'outputs', name: string) => c[kind].find((t) => t.name === name);
+  const find = (c: ComponentSpec, kind: 'inputs' | 'outputs', name: string) =>
+    c[kind].find((t) => t.name === name);
   const agree = (what: string, file: string, values: (number | undefined)[]): number | undefined => {
     const known = values.filter((v): v is number => v !== undefined);
     if (known.some((v) => v !== known[0])) {
@@ -356,7 +393,10 @@ function resolveSizes(s: {
     configNumber(s.vaeConfig, 'latent_channels'),
   ]);
   if (latentChannels === undefined) {
-    throw new ModelFolderError('unet/config.json', 'is needed: the latent channel count is not static in unet/model.onnx');
+    throw new ModelFolderError(
+      'unet/config.json',
+      'is needed: the latent channel count is not static in unet/model.onnx',
+    );
   }
 
   const hiddenSize = agree('hidden size', 'unet/model.onnx', [
@@ -366,7 +406,10 @@ function resolveSizes(s: {
     configNumber(s.unetConfig, 'cross_attention_dim'),
   ]);
   if (hiddenSize === undefined) {
-    throw new ModelFolderError('text_encoder/config.json', 'is needed: the hidden size is not static in the ONNX files');
+    throw new ModelFolderError(
+      'text_encoder/config.json',
+      'is needed: the hidden size is not static in the ONNX files',
+    );
   }
 
   const tokMax = configNumber(s.tokenizerConfig, 'model_max_length');
@@ -375,7 +418,10 @@ function resolveSizes(s: {
     configNumber(s.textConfig, 'max_position_embeddings') ??
     (tokMax !== undefined && tokMax < 100_000 ? tokMax : undefined);
   if (sequenceLength === undefined) {
-    throw new ModelFolderError('text_encoder/config.json', 'is needed: the sequence length is not static in text_encoder/model.onnx');
+    throw new ModelFolderError(
+      'text_encoder/config.json',
+      'is needed: the sequence length is not static in text_encoder/model.onnx',
+    );
   }
 
   const blocks = s.vaeConfig?.block_out_channels;
@@ -400,7 +446,9 @@ function resolveSizes(s: {
 
   const unetSample = configNumber(s.unetConfig, 'sample_size');
   const defaultImageSize =
-    unetSample !== undefined ? unetSample * vaeScaleFactor : (configNumber(s.vaeConfig, 'sample_size') ?? undefined);
+    unetSample !== undefined
+      ? unetSample * vaeScaleFactor
+      : (configNumber(s.vaeConfig, 'sample_size') ?? undefined);
 
   return { latentChannels, vaeScaleFactor, scalingFactor, hiddenSize, sequenceLength, defaultImageSize };
 }

@@ -66,7 +66,9 @@ describe('createRandomModel', () => {
     }
 
     const dec = await session(dir, 'vae_decoder');
-    const img = await dec.run({ latent_sample: new ort.Tensor('float32', randn(2 * 4 * 8 * 4), [2, 4, 8, 4]) });
+    const img = await dec.run({
+      latent_sample: new ort.Tensor('float32', randn(2 * 4 * 8 * 4), [2, 4, 8, 4]),
+    });
     expect(img.sample.dims).toEqual([2, 3, 64, 32]);
     const enc = await session(dir, 'vae_encoder');
     const lat = await enc.run({ sample: new ort.Tensor('float32', randn(3 * 64 * 32), [1, 3, 64, 32]) });
@@ -75,7 +77,11 @@ describe('createRandomModel', () => {
 
   it('the ControlNet-aware UNet with zero residuals equals the plain UNet; residuals change it', async () => {
     const dir = await sharedRandomModel();
-    const [unet, unetCn, cn] = await Promise.all([session(dir, 'unet'), session(dir, 'unet_controlnet'), session(dir, 'controlnet')]);
+    const [unet, unetCn, cn] = await Promise.all([
+      session(dir, 'unet'),
+      session(dir, 'unet_controlnet'),
+      session(dir, 'controlnet'),
+    ]);
     const feeds = {
       sample: new ort.Tensor('float32', randn(2 * 4 * 8 * 8, 1), [2, 4, 8, 8]),
       timestep: new ort.Tensor('int64', new BigInt64Array([700n, 700n]), [2]),
@@ -87,7 +93,10 @@ describe('createRandomModel', () => {
       conditioning_scale: new ort.Tensor('float32', Float32Array.of(1), [1]),
     });
     const zeros = Object.fromEntries(
-      Object.entries(residuals).map(([k, t]) => [k, new ort.Tensor('float32', new Float32Array(t.size), t.dims)]),
+      Object.entries(residuals).map(([k, t]) => [
+        k,
+        new ort.Tensor('float32', new Float32Array(t.size), t.dims),
+      ]),
     );
     const plain = (await unet.run(feeds)).out_sample.data as Float32Array;
     const withZeros = (await unetCn.run({ ...feeds, ...zeros })).out_sample.data as Float32Array;

@@ -72,7 +72,10 @@ const CAPTION_CORPUS = [
 const BATCH = 'batch';
 
 /** Writes the random model into `dir`, which must not exist or be empty. Returns the absolute folder. */
-export async function createRandomModel(dir: string, overrides: Partial<RandomModelConfig> = {}): Promise<string> {
+export async function createRandomModel(
+  dir: string,
+  overrides: Partial<RandomModelConfig> = {},
+): Promise<string> {
   const config = { ...DEFAULT_RANDOM_MODEL_CONFIG, ...overrides };
   validateConfig(config);
   const target = resolve(dir);
@@ -145,7 +148,10 @@ export async function createRandomModel(dir: string, overrides: Partial<RandomMo
   files.set('vae_encoder/config.json', json(vaeConfig));
   if (config.controlnet) {
     files.set('controlnet/model.onnx', buildControlNet(config, factor));
-    files.set('controlnet/config.json', json({ ...unetConfig, _class_name: 'ControlNetModel', conditioning_channels: 3 }));
+    files.set(
+      'controlnet/config.json',
+      json({ ...unetConfig, _class_name: 'ControlNetModel', conditioning_channels: 3 }),
+    );
     files.set('unet_controlnet/model.onnx', buildUnet(config, true));
     files.set('unet_controlnet/config.json', json(unetConfig));
   }
@@ -177,10 +183,12 @@ function validateConfig(c: RandomModelConfig): void {
   const bad = (what: string) => {
     throw new RangeError(`random model config: ${what}`);
   };
-  if (c.hiddenSize % c.textHeads !== 0) bad(`hiddenSize ${c.hiddenSize} is not divisible by textHeads ${c.textHeads}`);
+  if (c.hiddenSize % c.textHeads !== 0)
+    bad(`hiddenSize ${c.hiddenSize} is not divisible by textHeads ${c.textHeads}`);
   for (const ch of c.unetBlockOutChannels) {
     if (ch % c.normGroups !== 0) bad(`UNet channels ${ch} are not divisible by normGroups ${c.normGroups}`);
-    if (ch % c.attentionHeads !== 0) bad(`UNet channels ${ch} are not divisible by attentionHeads ${c.attentionHeads}`);
+    if (ch % c.attentionHeads !== 0)
+      bad(`UNet channels ${ch} are not divisible by attentionHeads ${c.attentionHeads}`);
   }
   if (c.vaeBlockOutChannels.length < 2) bad('the VAE needs at least two levels');
   if (c.sequenceLength < 3) bad('sequenceLength must be at least 3');
@@ -231,7 +239,12 @@ function buildTextEncoder(c: RandomModelConfig, vocabSize: number, eosId: number
   const L = c.sequenceLength;
   const H = c.hiddenSize;
   const ids = g.input('input_ids', [1, L], 'int32');
-  const tokenEmbedding = m.param('text_model.embeddings.token_embedding.weight', [vocabSize, H], 'normal', 0.5);
+  const tokenEmbedding = m.param(
+    'text_model.embeddings.token_embedding.weight',
+    [vocabSize, H],
+    'normal',
+    0.5,
+  );
   const positionEmbedding = m.param('text_model.embeddings.position_embedding.weight', [L, H], 'normal', 0.1);
   let h = g.op1('Add', [g.op1('Gather', [tokenEmbedding, ids], { axis: 0 }), positionEmbedding]);
   // causal mask: a token attends to itself and earlier tokens only
@@ -240,18 +253,29 @@ function buildTextEncoder(c: RandomModelConfig, vocabSize: number, eosId: number
   const causal = g.initializer('causal_mask', mask, [L, L]);
   for (let layer = 0; layer < c.textLayers; layer++) {
     const p = `text_model.encoder.layers.${layer}`;
-    const attn = m.attention(`${p}.self_attn`, m.layerNorm(`${p}.layer_norm1`, h), { heads: c.textHeads, mask: causal });
+    const attn = m.attention(`${p}.self_attn`, m.layerNorm(`${p}.layer_norm1`, h), {
+      heads: c.textHeads,
+      mask: causal,
+    });
     h = g.op1('Add', [h, attn]);
-    const mlp = m.linear(`${p}.mlp.fc2`, m.gelu(m.linear(`${p}.mlp.fc1`, m.layerNorm(`${p}.layer_norm2`, h), 4 * H)), H);
+    const mlp = m.linear(
+      `${p}.mlp.fc2`,
+      m.gelu(m.linear(`${p}.mlp.fc1`, m.layerNorm(`${p}.layer_norm2`, h), 4 * H)),
+      H,
+    );
     h = g.op1('Add', [h, mlp]);
   }
   h = m.layerNorm('text_model.final_layer_norm', h);
   g.output(h, 'last_hidden_state');
   // pooler_output: the hidden state at the end token (CLIP takes argmax(input_ids); the end token has the largest id)
   const eosIndex = g.op1('ArgMax', [ids], { axis: 1, keepdims: 1 });
-  const oneHot = g.op1('OneHot', [eosIndex, g.ints([L], []), g.initializer('onehot_values', Float32Array.from([0, 1]), [2])], {
-    axis: -1,
-  });
+  const oneHot = g.op1(
+    'OneHot',
+    [eosIndex, g.ints([L], []), g.initializer('onehot_values', Float32Array.from([0, 1]), [2])],
+    {
+      axis: -1,
+    },
+  );
   const pooled = g.op1('Reshape', [g.op1('MatMul', [oneHot, h]), g.ints([0, -1])]);
   g.output(pooled, 'pooler_output');
   g.metadata.set('eos_token_id', String(eosId));
@@ -286,7 +310,11 @@ function unetDownPath(
   const blocks = c.unetBlockOutChannels;
   const tembDim = 4 * blocks[0];
   const tfeat = m.timestepFeatures(timestep, c.timestepDim);
-  const temb = m.linear('time_embedding.linear_2', m.silu(m.linear('time_embedding.linear_1', tfeat, tembDim)), tembDim);
+  const temb = m.linear(
+    'time_embedding.linear_2',
+    m.silu(m.linear('time_embedding.linear_1', tfeat, tembDim)),
+    tembDim,
+  );
   // time embedding is [T, tembDim]; the resnets add it as [T, C, 1, 1], which broadcasts over the batch when T = 1
   let h = m.conv2d('conv_in', sample, blocks[0], 3);
   if (addToConvIn) h = addToConvIn(h);
@@ -347,13 +375,21 @@ function buildUnet(c: RandomModelConfig, withResiduals: boolean): Uint8Array {
     const p = `up_blocks.${i}`;
     for (let j = 0; j < 2; j++) {
       const skip = skips.pop() as string;
-      h = m.resnetBlock(`${p}.resnets.${j}`, g.op1('Concat', [h, skip], { axis: 1 }), trunk.temb, ch, c.normGroups);
+      h = m.resnetBlock(
+        `${p}.resnets.${j}`,
+        g.op1('Concat', [h, skip], { axis: 1 }),
+        trunk.temb,
+        ch,
+        c.normGroups,
+      );
       h = m.spatialTransformer(`${p}.attentions.${j}`, h, context, c.attentionHeads, c.normGroups);
     }
     if (i < reversed.length - 1) h = m.upsample(`${p}.upsamplers.0`, h);
   });
   if (skips.length !== 0) throw new Error(`internal: ${skips.length} unused UNet skip connections`);
-  h = m.conv2d('conv_out', m.silu(m.groupNorm('conv_norm_out', h, c.normGroups)), c.latentChannels, 3, { std: 0.05 });
+  h = m.conv2d('conv_out', m.silu(m.groupNorm('conv_norm_out', h, c.normGroups)), c.latentChannels, 3, {
+    std: 0.05,
+  });
   g.output(h, 'out_sample');
   return exportModel(g, dynamicAxes);
 }
@@ -373,7 +409,10 @@ function buildControlNet(c: RandomModelConfig, factor: number): Uint8Array {
       ch = Math.min(ch * 2, c.unetBlockOutChannels[0]);
       e = m.silu(m.conv2d(`controlnet_cond_embedding.blocks.${i}`, e, ch, 3, { stride: 2 }));
     }
-    return g.op1('Add', [h0, m.conv2d('controlnet_cond_embedding.conv_out', e, c.unetBlockOutChannels[0], 3)]);
+    return g.op1('Add', [
+      h0,
+      m.conv2d('controlnet_cond_embedding.conv_out', e, c.unetBlockOutChannels[0], 3),
+    ]);
   };
   const trunk = unetDownPath(m, c, sample, context, timestep, condEmbedding);
   const dynamicAxes: Record<string, Record<number, string>> = {
@@ -430,7 +469,12 @@ function buildVaeEncoder(c: RandomModelConfig): Uint8Array {
     if (i < blocks.length - 1) h = m.downsample(`encoder.down_blocks.${i}.downsamplers.0`, h);
   });
   h = m.resnetBlock('encoder.mid_block.resnets.0', h, undefined, blocks[blocks.length - 1], 4);
-  h = m.conv2d('encoder.conv_out', m.silu(m.groupNorm('encoder.conv_norm_out', h, 4)), 2 * c.latentChannels, 3);
+  h = m.conv2d(
+    'encoder.conv_out',
+    m.silu(m.groupNorm('encoder.conv_norm_out', h, 4)),
+    2 * c.latentChannels,
+    3,
+  );
   h = m.conv2d('quant_conv', h, 2 * c.latentChannels, 1);
   g.output(h, 'latent_parameters');
   return exportModel(g, {

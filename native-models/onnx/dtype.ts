@@ -48,13 +48,7 @@ export type TypedArrayFor<D extends DType> = D extends 'float32'
             : Uint8Array;
 
 export type AnyTypedArray =
-  | Float32Array
-  | Float64Array
-  | BigInt64Array
-  | Int32Array
-  | Int8Array
-  | Uint16Array
-  | Uint8Array;
+  Float32Array | Float64Array | BigInt64Array | Int32Array | Int8Array | Uint16Array | Uint8Array;
 
 export function isFloat(dtype: DType): boolean {
   return dtype === 'float32' || dtype === 'float16' || dtype === 'float64';

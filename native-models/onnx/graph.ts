@@ -36,7 +36,8 @@ export function float(value: number): FloatAttr {
   return new FloatAttr(value);
 }
 
-export type AttrValue = number | string | FloatAttr | readonly number[] | readonly string[] | { floats: number[] };
+export type AttrValue =
+  number | string | FloatAttr | readonly number[] | readonly string[] | { floats: number[] };
 export type Attrs = Record<string, AttrValue | undefined>;
 
 export interface ModelOptions {
@@ -174,7 +175,8 @@ export class Graph {
     }
     this.declare(name, { shape: [...shape], dtype: dt });
     this.initializers.set(name, { name, data, shape: [...shape], dtype: dt });
-    if (data.length <= 64 && dt !== 'float16') this.constValues.set(name, Array.from(data as ArrayLike<number | bigint>, Number));
+    if (data.length <= 64 && dt !== 'float16')
+      this.constValues.set(name, Array.from(data as ArrayLike<number | bigint>, Number));
     return name;
   }
 
@@ -183,7 +185,12 @@ export class Graph {
     const key = `i64:${shape.join('x')}:${values.join(',')}`;
     let name = this.constCache.get(key);
     if (!name) {
-      name = this.initializer(this.fresh('const_i64'), BigInt64Array.from(values, (v) => BigInt(v)), shape, 'int64');
+      name = this.initializer(
+        this.fresh('const_i64'),
+        BigInt64Array.from(values, (v) => BigInt(v)),
+        shape,
+        'int64',
+      );
       this.constCache.set(key, name);
     }
     return name;
@@ -251,13 +258,18 @@ export class Graph {
     const valueInfo = (name: string) => {
       const m = this.info(name);
       const symbolic = dynamicAxes[name] ?? {};
-      const dim = m.shape.map((d, i) => (symbolic[i] !== undefined ? { dimParam: symbolic[i] } : { dimValue: d }));
+      const dim = m.shape.map((d, i) =>
+        symbolic[i] !== undefined ? { dimParam: symbolic[i] } : { dimValue: d },
+      );
       return { name, type: { tensorType: { elemType: DTYPE_CODE[m.dtype], shape: { dim } } } };
     };
     const domains = new Set(this.nodes.map((n) => n.domain).filter((d) => d !== ''));
     return {
       irVersion: IR_VERSION,
-      opsetImport: [{ domain: '', version: this.opset }, ...[...domains].map((domain) => ({ domain, version: 1 }))],
+      opsetImport: [
+        { domain: '', version: this.opset },
+        ...[...domains].map((domain) => ({ domain, version: 1 })),
+      ],
       producerName,
       producerVersion: '1',
       domain: '',
@@ -317,7 +329,9 @@ export function tensorDataOf(t: TensorProto): { data: AnyTypedArray; dtype: DTyp
   const out = TYPED_FOR[dtype](n);
   if (t.rawData && t.rawData.byteLength > 0) {
     if (t.rawData.byteLength !== out.byteLength) {
-      throw new GraphError(`tensor '${t.name}' holds ${t.rawData.byteLength} bytes, expected ${out.byteLength}`);
+      throw new GraphError(
+        `tensor '${t.name}' holds ${t.rawData.byteLength} bytes, expected ${out.byteLength}`,
+      );
     }
     new Uint8Array(out.buffer).set(t.rawData);
   } else if (out instanceof BigInt64Array) {
@@ -345,7 +359,11 @@ function encodeAttr(name: string, v: AttrValue): AttributeProto {
   if ('floats' in v) return { name, type: AttributeType.FLOATS, floats: v.floats };
   const arr = v as readonly (number | string)[];
   if (arr.length > 0 && typeof arr[0] === 'string') {
-    return { name, type: AttributeType.STRINGS, strings: (arr as string[]).map((s) => new TextEncoder().encode(s)) };
+    return {
+      name,
+      type: AttributeType.STRINGS,
+      strings: (arr as string[]).map((s) => new TextEncoder().encode(s)),
+    };
   }
   const nums = arr as readonly number[];
   if (nums.some((x) => !Number.isInteger(x))) return { name, type: AttributeType.FLOATS, floats: [...nums] };

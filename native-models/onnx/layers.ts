@@ -49,10 +49,20 @@ export class ModelBuilder {
   }
 
   /** y = x W + b over the last axis. */
-  linear(name: string, x: string, outFeatures: number, { bias = true, std }: { bias?: boolean; std?: number } = {}) {
+  linear(
+    name: string,
+    x: string,
+    outFeatures: number,
+    { bias = true, std }: { bias?: boolean; std?: number } = {},
+  ) {
     const g = this.g;
     const inFeatures = g.shape(x).at(-1) as number;
-    const w = this.param(`${name}.weight`, [inFeatures, outFeatures], 'normal', std ?? 1 / Math.sqrt(inFeatures));
+    const w = this.param(
+      `${name}.weight`,
+      [inFeatures, outFeatures],
+      'normal',
+      std ?? 1 / Math.sqrt(inFeatures),
+    );
     let y = g.op1('MatMul', [x, w]);
     if (bias) y = g.op1('Add', [y, this.param(`${name}.bias`, [outFeatures], 'zeros')]);
     return y;
@@ -63,11 +73,20 @@ export class ModelBuilder {
     x: string,
     outChannels: number,
     kernel: number,
-    { stride = 1, padding = (kernel - 1) >> 1, std }: { stride?: number; padding?: number; std?: number } = {},
+    {
+      stride = 1,
+      padding = (kernel - 1) >> 1,
+      std,
+    }: { stride?: number; padding?: number; std?: number } = {},
   ): string {
     const inChannels = this.g.shape(x)[1];
     const fanIn = inChannels * kernel * kernel;
-    const w = this.param(`${name}.weight`, [outChannels, inChannels, kernel, kernel], 'normal', std ?? 1 / Math.sqrt(fanIn));
+    const w = this.param(
+      `${name}.weight`,
+      [outChannels, inChannels, kernel, kernel],
+      'normal',
+      std ?? 1 / Math.sqrt(fanIn),
+    );
     const b = this.param(`${name}.bias`, [outChannels], 'zeros');
     return this.g.op1('Conv', [x, w, b], {
       kernel_shape: [kernel, kernel],
@@ -80,7 +99,10 @@ export class ModelBuilder {
     const c = this.g.shape(x)[1];
     const scale = this.param(`${name}.weight`, [c], 'ones');
     const bias = this.param(`${name}.bias`, [c], 'zeros');
-    return this.g.op1('GroupNormalization', [x, scale, bias], { num_groups: groups, epsilon: float(epsilon) });
+    return this.g.op1('GroupNormalization', [x, scale, bias], {
+      num_groups: groups,
+      epsilon: float(epsilon),
+    });
   }
 
   layerNorm(name: string, x: string, epsilon = 1e-5): string {
@@ -102,7 +124,11 @@ export class ModelBuilder {
    * Multi-head attention over [B, N, C] queries and [B, M, D] context (self-attention when
    * context is omitted). `mask` is an additive [N, M] mask (e.g. causal), optional.
    */
-  attention(name: string, x: string, { heads, context, mask }: { heads: number; context?: string; mask?: string }) {
+  attention(
+    name: string,
+    x: string,
+    { heads, context, mask }: { heads: number; context?: string; mask?: string },
+  ) {
     const g = this.g;
     const c = g.shape(x).at(-1) as number;
     const ctx = context ?? x;
@@ -110,14 +136,18 @@ export class ModelBuilder {
     const q = this.linear(`${name}.to_q`, x, c, { bias: false });
     const k = this.linear(`${name}.to_k`, ctx, c, { bias: false });
     const v = this.linear(`${name}.to_v`, ctx, c, { bias: false });
-    const split = (t: string) => g.op1('Transpose', [g.op1('Reshape', [t, g.ints([0, 0, heads, dh])])], { perm: [0, 2, 1, 3] });
+    const split = (t: string) =>
+      g.op1('Transpose', [g.op1('Reshape', [t, g.ints([0, 0, heads, dh])])], { perm: [0, 2, 1, 3] });
     const qh = split(q);
     const kt = g.op1('Transpose', [g.op1('Reshape', [k, g.ints([0, 0, heads, dh])])], { perm: [0, 2, 3, 1] });
     const vh = split(v);
     let scores = g.op1('Mul', [g.op1('MatMul', [qh, kt]), g.scalar(1 / Math.sqrt(dh))]);
     if (mask) scores = g.op1('Add', [scores, mask]);
     const probs = g.op1('Softmax', [scores], { axis: -1 });
-    const out = g.op1('Reshape', [g.op1('Transpose', [g.op1('MatMul', [probs, vh])], { perm: [0, 2, 1, 3] }), g.ints([0, 0, c])]);
+    const out = g.op1('Reshape', [
+      g.op1('Transpose', [g.op1('MatMul', [probs, vh])], { perm: [0, 2, 1, 3] }),
+      g.ints([0, 0, c]),
+    ]);
     return this.linear(`${name}.to_out.0`, out, c);
   }
 
@@ -133,10 +163,21 @@ export class ModelBuilder {
   }
 
   /** diffusers ResnetBlock2D: GN-SiLU-conv, + time embedding, GN-SiLU-conv, + (1x1-projected) input. */
-  resnetBlock(name: string, x: string, temb: string | undefined, outChannels: number, groups: number): string {
+  resnetBlock(
+    name: string,
+    x: string,
+    temb: string | undefined,
+    outChannels: number,
+    groups: number,
+  ): string {
     const g = this.g;
     const inChannels = g.shape(x)[1];
-    let h = this.conv2d(`${name}.conv1`, this.silu(this.groupNorm(`${name}.norm1`, x, groups)), outChannels, 3);
+    let h = this.conv2d(
+      `${name}.conv1`,
+      this.silu(this.groupNorm(`${name}.norm1`, x, groups)),
+      outChannels,
+      3,
+    );
     if (temb) {
       const t = this.linear(`${name}.time_emb_proj`, this.silu(temb), outChannels);
       h = g.op1('Add', [h, g.op1('Unsqueeze', [t, g.ints([2, 3])])]);
@@ -157,8 +198,15 @@ export class ModelBuilder {
     h = g.op1('Transpose', [g.op1('Reshape', [h, g.ints([0, 0, -1])])], { perm: [0, 2, 1] });
     const block = `${name}.transformer_blocks.0`;
     h = g.op1('Add', [h, this.attention(`${block}.attn1`, this.layerNorm(`${block}.norm1`, h), { heads })]);
-    h = g.op1('Add', [h, this.attention(`${block}.attn2`, this.layerNorm(`${block}.norm2`, h), { heads, context })]);
-    const ff = this.linear(`${block}.ff.net.2`, this.gelu(this.linear(`${block}.ff.net.0.proj`, this.layerNorm(`${block}.norm3`, h), 4 * c)), c);
+    h = g.op1('Add', [
+      h,
+      this.attention(`${block}.attn2`, this.layerNorm(`${block}.norm2`, h), { heads, context }),
+    ]);
+    const ff = this.linear(
+      `${block}.ff.net.2`,
+      this.gelu(this.linear(`${block}.ff.net.0.proj`, this.layerNorm(`${block}.norm3`, h), 4 * c)),
+      c,
+    );
     h = g.op1('Add', [h, ff]);
     // back to [B, C, H, W] with the runtime shape of x, so spatial sizes stay dynamic
     h = g.op1('Reshape', [g.op1('Transpose', [h], { perm: [0, 2, 1] }), shape]);
@@ -170,11 +218,15 @@ export class ModelBuilder {
   }
 
   upsample(name: string, x: string): string {
-    const up = this.g.op1('Resize', [x, '', this.g.initializer(this.g.fresh('scales'), Float32Array.from([1, 1, 2, 2]), [4])], {
-      mode: 'nearest',
-      nearest_mode: 'floor',
-      coordinate_transformation_mode: 'asymmetric',
-    });
+    const up = this.g.op1(
+      'Resize',
+      [x, '', this.g.initializer(this.g.fresh('scales'), Float32Array.from([1, 1, 2, 2]), [4])],
+      {
+        mode: 'nearest',
+        nearest_mode: 'floor',
+        coordinate_transformation_mode: 'asymmetric',
+      },
+    );
     return this.conv2d(`${name}.conv`, up, this.g.shape(x)[1], 3);
   }
 }

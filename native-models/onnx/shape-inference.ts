@@ -19,7 +19,8 @@ export function broadcastShapes(a: readonly number[], b: readonly number[]): num
   for (let i = 0; i < r; i++) {
     const x = a[i - (r - a.length)] ?? 1;
     const y = b[i - (r - b.length)] ?? 1;
-    if (x !== y && x !== 1 && y !== 1) throw new GraphError(`cannot broadcast [${a.join(', ')}] with [${b.join(', ')}]`);
+    if (x !== y && x !== 1 && y !== 1)
+      throw new GraphError(`cannot broadcast [${a.join(', ')}] with [${b.join(', ')}]`);
     out.push(x === 1 ? y : x);
   }
   return out;
@@ -163,7 +164,9 @@ function infer(
       if (Array.isArray(v)) return one([v.length], 'int64', v as number[]);
       if (typeof v === 'number') return one([], 'int64', [v]);
       if (v instanceof FloatAttr) return one([], 'float32', [v.value]);
-      throw new GraphError('Constant: only value_int(s)/value_float(s) attributes are supported by the builder');
+      throw new GraphError(
+        'Constant: only value_int(s)/value_float(s) attributes are supported by the builder',
+      );
     }
     case 'Cast': {
       const to = dtypeFromCode(attrInt(attrs, 'to', 1));
@@ -207,21 +210,36 @@ function infer(
       const kernel = attrInts(attrs, 'kernel_shape') ?? S(1).slice(2);
       const strides = attrInts(attrs, 'strides') ?? Array<number>(sp).fill(1);
       const dil = attrInts(attrs, 'dilations') ?? Array<number>(sp).fill(1);
-      const pads = attrInts(attrs, 'pads') ?? Array<number>(2 * sp).fill(0);
+      let pads = attrInts(attrs, 'pads') ?? Array<number>(2 * sp).fill(0);
       const group = attrInt(attrs, 'group', 1);
-      if (attrs.auto_pad !== undefined && attrs.auto_pad !== 'NOTSET') {
-        throw new GraphError('auto_pad is not supported; give explicit pads');
-      }
+      const autoPad = attrs.auto_pad ?? 'NOTSET';
+      if (autoPad === 'VALID') pads = Array<number>(2 * sp).fill(0);
+      else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+        if (opType === 'ConvTranspose')
+          throw new GraphError('auto_pad SAME is not supported for ConvTranspose');
+        // output = ceil(input / stride); the padding that achieves it, extra on the end (UPPER) or start (LOWER)
+        pads = Array<number>(2 * sp).fill(0);
+        for (let i = 0; i < sp; i++) {
+          const out = Math.ceil(x[2 + i] / strides[i]);
+          const total = Math.max(0, (out - 1) * strides[i] + dil[i] * (kernel[i] - 1) + 1 - x[2 + i]);
+          const small = Math.floor(total / 2);
+          pads[i] = autoPad === 'SAME_UPPER' ? small : total - small;
+          pads[i + sp] = total - pads[i];
+        }
+      } else if (autoPad !== 'NOTSET') throw new GraphError(`unknown auto_pad '${String(autoPad)}'`);
       const out = [x[0]];
       if (opType === 'Conv') {
         const w = S(1);
         if (w[1] * group !== x[1]) {
-          throw new GraphError(`weight [${w.join(', ')}] does not fit ${x[1]} input channels with group ${group}`);
+          throw new GraphError(
+            `weight [${w.join(', ')}] does not fit ${x[1]} input channels with group ${group}`,
+          );
         }
         out.push(w[0]);
       } else if (opType === 'ConvTranspose') {
         const w = S(1);
-        if (w[0] !== x[1]) throw new GraphError(`weight [${w.join(', ')}] does not fit ${x[1]} input channels`);
+        if (w[0] !== x[1])
+          throw new GraphError(`weight [${w.join(', ')}] does not fit ${x[1]} input channels`);
         out.push(w[1] * group);
       } else out.push(x[1]);
       const ceil = attrInt(attrs, 'ceil_mode', 0) === 1;
@@ -230,10 +248,13 @@ function infer(
         if (opType === 'ConvTranspose') {
           const outputShape = attrInts(attrs, 'output_shape');
           const opad = (attrInts(attrs, 'output_padding') ?? [])[i] ?? 0;
-          out.push(outputShape ? outputShape[i] : strides[i] * (x[2 + i] - 1) + opad + span - pads[i] - pads[i + sp]);
+          out.push(
+            outputShape ? outputShape[i] : strides[i] * (x[2 + i] - 1) + opad + span - pads[i] - pads[i + sp],
+          );
         } else {
           const free = x[2 + i] + pads[i] + pads[i + sp] - span;
-          if (free < 0) throw new GraphError(`kernel ${kernel[i]} is larger than the padded input ${x[2 + i]}`);
+          if (free < 0)
+            throw new GraphError(`kernel ${kernel[i]} is larger than the padded input ${x[2 + i]}`);
           out.push((ceil ? Math.ceil(free / strides[i]) : Math.floor(free / strides[i])) + 1);
         }
       }
@@ -293,7 +314,8 @@ function infer(
     case 'Transpose': {
       const x = S(0);
       const perm = attrInts(attrs, 'perm') ?? x.map((_, i) => x.length - 1 - i);
-      if (perm.length !== x.length) throw new GraphError(`perm [${perm.join(', ')}] does not fit rank ${x.length}`);
+      if (perm.length !== x.length)
+        throw new GraphError(`perm [${perm.join(', ')}] does not fit rank ${x.length}`);
       return one(perm.map((p) => x[p]));
     }
     case 'ReduceSum':
@@ -360,7 +382,9 @@ function infer(
       for (let i = 0; i < inputs.length; i++) {
         const s = S(i);
         if (s.length !== first.length || s.some((d, j) => j !== ax && d !== first[j])) {
-          throw new GraphError(`input ${i} [${s.join(', ')}] does not fit [${first.join(', ')}] on axis ${ax}`);
+          throw new GraphError(
+            `input ${i} [${s.join(', ')}] does not fit [${first.join(', ')}] on axis ${ax}`,
+          );
         }
         out[ax] += s[ax];
       }
@@ -372,7 +396,9 @@ function infer(
       const x = S(0);
       const ax = normalizeAxis(attrInt(attrs, 'axis', 0), x.length);
       let sizes: number[];
+      const legacySplit = attrInts(attrs, 'split');
       if (has(1)) sizes = needConst(1, 'split');
+      else if (legacySplit) sizes = legacySplit;
       else {
         const parts = attrInt(attrs, 'num_outputs', count);
         const chunk = Math.ceil(x[ax] / parts);
@@ -385,10 +411,16 @@ function infer(
     }
     case 'Slice': {
       const x = S(0).slice();
-      const starts = needConst(1, 'starts');
-      const ends = needConst(2, 'ends');
-      const axes = has(3) ? needConst(3, 'axes') : starts.map((_, i) => i);
-      const steps = has(4) ? needConst(4, 'steps') : starts.map(() => 1);
+      // opset < 10 carries starts/ends/axes as attributes
+      const legacy = attrInts(attrs, 'starts');
+      const starts = legacy ?? needConst(1, 'starts');
+      const ends = attrInts(attrs, 'ends') ?? needConst(2, 'ends');
+      const axes = legacy
+        ? (attrInts(attrs, 'axes') ?? starts.map((_, i) => i))
+        : has(3)
+          ? needConst(3, 'axes')
+          : starts.map((_, i) => i);
+      const steps = !legacy && has(4) ? needConst(4, 'steps') : starts.map(() => 1);
       const src = C(0);
       let value: number[] | undefined;
       axes.forEach((a, i) => {
@@ -450,7 +482,9 @@ function infer(
     case 'Squeeze': {
       const x = S(0);
       const axesIn = has(1) ? needConst(1, 'axes') : attrInts(attrs, 'axes');
-      const axes = axesIn ? axesIn.map((a) => normalizeAxis(a, x.length)) : x.flatMap((d, i) => (d === 1 ? [i] : []));
+      const axes = axesIn
+        ? axesIn.map((a) => normalizeAxis(a, x.length))
+        : x.flatMap((d, i) => (d === 1 ? [i] : []));
       for (const a of axes) if (x[a] !== 1) throw new GraphError(`cannot squeeze axis ${a} of size ${x[a]}`);
       return one(
         x.filter((_, i) => !axes.includes(i)),
@@ -488,7 +522,8 @@ function foldBinary(
   shape: number[],
 ): number[] | undefined {
   const n = numel(shape);
-  const at = (v: number[], s: number[], i: number) => (numel(s) === 1 ? v[0] : s.length === 1 && s[0] === n ? v[i] : NaN);
+  const at = (v: number[], s: number[], i: number) =>
+    numel(s) === 1 ? v[0] : s.length === 1 && s[0] === n ? v[i] : NaN;
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const x = at(a, sa, i);

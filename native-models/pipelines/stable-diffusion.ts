@@ -10,7 +10,12 @@
  */
 import type * as ort from 'onnxruntime-node';
 import { basename } from 'node:path';
-import { loadModelFolder, type ComponentSpec, type ModelFolder, type TensorSpec } from '../models/model-folder.js';
+import {
+  loadModelFolder,
+  type ComponentSpec,
+  type ModelFolder,
+  type TensorSpec,
+} from '../models/model-folder.js';
 import type { ModelSession, Runtime } from '../runtime/session.js';
 import { floatTensor, intTensor, toFloat32 } from '../runtime/tensors.js';
 import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
@@ -63,13 +68,17 @@ export class StableDiffusion {
     const { sequenceLength: L, hiddenSize: H } = this.sizes;
     const spec = this.model.components.text_encoder;
     const idsSpec = input(spec, 'input_ids');
-    const encoded = prompts.map((p) => this.tokenizer.encode(p, { maxLength: L, padding: 'max_length', truncation: true }));
+    const encoded = prompts.map((p) =>
+      this.tokenizer.encode(p, { maxLength: L, padding: 'max_length', truncation: true }),
+    );
     const session = await this.session('text_encoder');
     const data = new Float32Array(prompts.length * L * H);
     const batch = idsSpec.shape[0] === 1 ? 1 : prompts.length;
     for (let start = 0; start < prompts.length; start += batch) {
       const ids = encoded.slice(start, start + batch).flatMap((e) => Array.from(e.ids));
-      const out = await session.run({ input_ids: intTensor(ids, [batch, L], idsSpec.dtype) }, ['last_hidden_state']);
+      const out = await session.run({ input_ids: intTensor(ids, [batch, L], idsSpec.dtype) }, [
+        'last_hidden_state',
+      ]);
       data.set(toFloat32(out.last_hidden_state), start * L * H);
     }
     return {
@@ -103,7 +112,11 @@ export class StableDiffusion {
     for (let start = 0; start < batch; start += chunk) {
       const n = Math.min(chunk, batch - start);
       const feeds: Record<string, ort.Tensor> = {
-        sample: floatTensor(latents.subarray(start * per, (start + n) * per), [n, ...latentShape], sampleSpec.dtype),
+        sample: floatTensor(
+          latents.subarray(start * per, (start + n) * per),
+          [n, ...latentShape],
+          sampleSpec.dtype,
+        ),
         timestep: timestepTensor(input(spec, 'timestep'), timestep, n),
         encoder_hidden_states: floatTensor(
           context.subarray(start * ctxPer, (start + n) * ctxPer),
@@ -129,7 +142,10 @@ export class StableDiffusion {
     const scaled = new Float32Array(latents.length);
     for (let i = 0; i < latents.length; i++) scaled[i] = latents[i] / scalingFactor;
     const shape = [1, latentChannels, height / vaeScaleFactor, width / vaeScaleFactor];
-    const out = await session.run({ latent_sample: floatTensor(scaled, shape, input(spec, 'latent_sample').dtype) }, ['sample']);
+    const out = await session.run(
+      { latent_sample: floatTensor(scaled, shape, input(spec, 'latent_sample').dtype) },
+      ['sample'],
+    );
     return tensorToImage(toFloat32(out.sample), width, height);
   }
 
@@ -137,16 +153,26 @@ export class StableDiffusion {
   async encodeImage(image: RgbImage): Promise<Float32Array> {
     const spec = this.model.components.vae_encoder;
     const output = this.model.vaeEncoderOutput;
-    if (!spec || !output) throw new Error(`${this.name} has no vae_encoder/model.onnx, which image-to-image needs`);
+    if (!spec || !output)
+      throw new Error(`${this.name} has no vae_encoder/model.onnx, which image-to-image needs`);
     const session = await this.session('vae_encoder');
     const out = await session.run(
-      { sample: floatTensor(imageToTensor(image), [1, 3, image.height, image.width], input(spec, 'sample').dtype) },
+      {
+        sample: floatTensor(
+          imageToTensor(image),
+          [1, 3, image.height, image.width],
+          input(spec, 'sample').dtype,
+        ),
+      },
       [output.name],
     );
     const params = toFloat32(out[output.name]);
     const C = this.sizes.latentChannels;
     const per = params.length / (output.kind === 'latent_parameters' ? 2 : 1);
-    if (per % C !== 0) throw new Error(`vae_encoder/model.onnx returned ${params.length} values, not a multiple of ${C} channels`);
+    if (per % C !== 0)
+      throw new Error(
+        `vae_encoder/model.onnx returned ${params.length} values, not a multiple of ${C} channels`,
+      );
     const latents = new Float32Array(per);
     for (let i = 0; i < per; i++) latents[i] = params[i] * this.sizes.scalingFactor;
     return latents;
@@ -166,7 +192,11 @@ export function timestepTensor(spec: TensorSpec, timestep: number, batch: number
   return intTensor(new Array<number>(n).fill(timestep), [n], spec.dtype);
 }
 
-function zeroResidual(spec: TensorSpec, batch: number, latentShape: readonly [number, number, number]): ort.Tensor {
+function zeroResidual(
+  spec: TensorSpec,
+  batch: number,
+  latentShape: readonly [number, number, number],
+): ort.Tensor {
   const [channels, h, w] = [spec.shape[1], spec.shape[2], spec.shape[3]];
   if (typeof channels !== 'number') throw new Error(`input '${spec.name}' needs a static channel count`);
   // Residual i sits at the resolution of its down block; static dims tell it, else infer from the name.

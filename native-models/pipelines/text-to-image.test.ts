@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Runtime } from '../runtime/session.js';
 import { StableDiffusion } from './stable-diffusion.js';
-import { encodeGenerationPng, GenerationOptionsError, textToImage, type GenerationProgress } from './text-to-image.js';
+import {
+  encodeGenerationPng,
+  GenerationOptionsError,
+  textToImage,
+  type GenerationProgress,
+} from './text-to-image.js';
 import { readPngText } from '../image/png.js';
 import { decodeImage } from '../image/image.js';
 import { SCHEDULER_NAMES } from '../schedulers/scheduler.js';
@@ -18,7 +23,14 @@ afterAll(async () => {
   await cleanupTempDirs();
 });
 
-const base = { prompt: 'a cartoon cat waving', negativePrompt: 'blurry', steps: 4, seed: 42, width: 64, height: 64 };
+const base = {
+  prompt: 'a cartoon cat waving',
+  negativePrompt: 'blurry',
+  steps: 4,
+  seed: 42,
+  width: 64,
+  height: 64,
+};
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
@@ -66,7 +78,7 @@ describe('textToImage', () => {
     expect(events.map((e) => e.step)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(events.map((e) => e.preview !== undefined)).toEqual([false, true, false, true, false, false]);
     expect(events[1].preview).toMatchObject({ width: 64, height: 64 });
-    expect(events.map((e) => e.timestep)).toEqual([831, 665, 499, 333, 167, 1]) // leading spacing: 1000 // 6 = 166, +1 offset;
+    expect(events.map((e) => e.timestep)).toEqual([831, 665, 499, 333, 167, 1]); // leading spacing: 1000 // 6 = 166, +1 offset;
   });
 
   it('stops at the next step when cancelled', async () => {

@@ -86,18 +86,23 @@ export function resolveParameters(sd: StableDiffusion, options: TextToImageOptio
   };
   if (typeof options.prompt !== 'string') fail('prompt must be a string');
   const steps = options.steps ?? DEFAULTS.steps;
-  if (!Number.isInteger(steps) || steps < 1 || steps > 1000) fail(`steps must be an integer from 1 to 1000, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1 || steps > 1000)
+    fail(`steps must be an integer from 1 to 1000, got ${steps}`);
   const scheduler = options.scheduler ?? DEFAULTS.scheduler;
   if (!SCHEDULER_NAMES.includes(scheduler)) {
     fail(`unknown scheduler "${scheduler}"; expected one of ${SCHEDULER_NAMES.join(', ')}`);
   }
   const guidanceScale = options.guidanceScale ?? DEFAULTS.guidanceScale;
-  if (!Number.isFinite(guidanceScale) || guidanceScale < 0) fail(`guidance scale must be >= 0, got ${guidanceScale}`);
+  if (!Number.isFinite(guidanceScale) || guidanceScale < 0)
+    fail(`guidance scale must be >= 0, got ${guidanceScale}`);
   const seed = options.seed ?? Math.floor(Math.random() * 2 ** 32);
-  if (!Number.isSafeInteger(seed) || seed < 0) fail(`seed must be an integer from 0 to 2^53 - 1, got ${seed}`);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    fail(`seed must be an integer from 0 to 2^53 - 1, got ${seed}`);
   const size = defaultImageSize;
-  const width = options.width ?? size ?? fail('width is required: the model configs give no default image size');
-  const height = options.height ?? size ?? fail('height is required: the model configs give no default image size');
+  const width =
+    options.width ?? size ?? fail('width is required: the model configs give no default image size');
+  const height =
+    options.height ?? size ?? fail('height is required: the model configs give no default image size');
   for (const [name, v] of [
     ['width', width],
     ['height', height],
@@ -122,7 +127,8 @@ export function resolveParameters(sd: StableDiffusion, options: TextToImageOptio
   if (options.initImage) {
     const strength = options.strength ?? 0.75;
     if (!(strength > 0 && strength <= 1)) fail(`strength must be in (0, 1], got ${strength}`);
-    if (!sd.model.components.vae_encoder) fail(`image-to-image needs vae_encoder/model.onnx, which ${sd.name} lacks`);
+    if (!sd.model.components.vae_encoder)
+      fail(`image-to-image needs vae_encoder/model.onnx, which ${sd.name} lacks`);
     parameters.strength = strength;
   } else if (options.strength !== undefined) {
     fail('strength applies only with an init image');
@@ -130,7 +136,10 @@ export function resolveParameters(sd: StableDiffusion, options: TextToImageOptio
   return parameters;
 }
 
-export async function textToImage(sd: StableDiffusion, options: TextToImageOptions): Promise<TextToImageResult> {
+export async function textToImage(
+  sd: StableDiffusion,
+  options: TextToImageOptions,
+): Promise<TextToImageResult> {
   // 1. Check inputs
   const p = resolveParameters(sd, options);
   const { signal } = options;
@@ -192,7 +201,8 @@ export async function textToImage(sd: StableDiffusion, options: TextToImageOptio
     latents = prevSample;
     const step = i - startIndex + 1;
     if (options.onProgress) {
-      const wantPreview = options.previewEvery && options.previewEvery > 0 && step % options.previewEvery === 0 && step < total;
+      const wantPreview =
+        options.previewEvery && options.previewEvery > 0 && step % options.previewEvery === 0 && step < total;
       const preview = wantPreview ? await sd.decodeLatents(predOriginalSample, p.width, p.height) : undefined;
       options.onProgress({ step, totalSteps: total, timestep: t, ...(preview ? { preview } : {}) });
     }
@@ -208,7 +218,10 @@ export async function textToImage(sd: StableDiffusion, options: TextToImageOptio
  * The image as PNG with its parameters in text chunks: `parameters` in the AUTOMATIC1111
  * layout other tools read, and `msp:parameters` with the exact JSON.
  */
-export async function encodeGenerationPng(image: RgbImage, parameters: GenerationParameters): Promise<Uint8Array> {
+export async function encodeGenerationPng(
+  image: RgbImage,
+  parameters: GenerationParameters,
+): Promise<Uint8Array> {
   const a1111 = formatA1111Parameters({
     prompt: parameters.prompt,
     negativePrompt: parameters.negativePrompt,

@@ -49,11 +49,15 @@ describe('Runtime', () => {
   });
 
   it('rejects an unknown provider and a model onnxruntime cannot load', async () => {
-    expect(() => new Runtime({ executionProvider: 'tpu' as never })).toThrow(/unknown execution provider "tpu"/);
+    expect(() => new Runtime({ executionProvider: 'tpu' as never })).toThrow(
+      /unknown execution provider "tpu"/,
+    );
     const runtime = new Runtime({ executionProvider: 'cpu' });
     await expect(runtime.session(Uint8Array.of(1, 2, 3), 'junk')).rejects.toBeInstanceOf(SessionError);
     // a failed creation is not cached
-    await expect(runtime.session(Uint8Array.of(1, 2, 3), 'junk')).rejects.toThrow(/junk: onnxruntime cannot load the model/);
+    await expect(runtime.session(Uint8Array.of(1, 2, 3), 'junk')).rejects.toThrow(
+      /junk: onnxruntime cannot load the model/,
+    );
   });
 });
 
@@ -64,6 +68,8 @@ describe('tensors', () => {
     expect(Array.from(toFloat32(floatTensor(data, [3], 'float64')))).toEqual([0.5, -1.25, 3]);
     expect(intTensor([1, 2], [2], 'int64').data).toEqual(BigInt64Array.of(1n, 2n));
     expect(intTensor([1, 2], [2], 'int32').data).toEqual(Int32Array.of(1, 2));
-    expect(() => toFloat32(new ort.Tensor('int32', Int32Array.of(1), [1]))).toThrow(/expected a float output/);
+    expect(() => toFloat32(new ort.Tensor('int32', Int32Array.of(1), [1]))).toThrow(
+      /expected a float output/,
+    );
   });
 });

@@ -18,7 +18,13 @@ import * as ort from 'onnxruntime-node';
 export type ExecutionProviderName = 'cpu' | 'cuda' | 'dml' | 'coreml';
 export type ExecutionProviderChoice = ExecutionProviderName | 'auto';
 
-export const EXECUTION_PROVIDER_CHOICES: readonly ExecutionProviderChoice[] = ['auto', 'cpu', 'cuda', 'dml', 'coreml'];
+export const EXECUTION_PROVIDER_CHOICES: readonly ExecutionProviderChoice[] = [
+  'auto',
+  'cpu',
+  'cuda',
+  'dml',
+  'coreml',
+];
 
 export interface RuntimeOptions {
   /** 'auto' picks the platform's GPU provider when onnxruntime has it, else the CPU. */
@@ -174,7 +180,8 @@ export class Runtime {
         return new ModelSession(key, session, provider, reasons.length ? reasons.join('; ') : undefined);
       } catch (e) {
         const message = firstLine((e as Error).message);
-        if (provider === 'cpu') throw new SessionError(`${describe(key)}: onnxruntime cannot load the model: ${message}`);
+        if (provider === 'cpu')
+          throw new SessionError(`${describe(key)}: onnxruntime cannot load the model: ${message}`);
         const reason = `${provider} unavailable (${message})`;
         this.failedProviders.set(provider, reason);
         reasons.push(reason);

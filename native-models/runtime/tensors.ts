@@ -6,7 +6,11 @@ import * as ort from 'onnxruntime-node';
 import { fromFloat16, toFloat16, type DType } from '../onnx/dtype.js';
 
 /** A float tensor for a model input declared as `dtype`. */
-export function floatTensor(data: Float32Array, shape: readonly number[], dtype: DType = 'float32'): ort.Tensor {
+export function floatTensor(
+  data: Float32Array,
+  shape: readonly number[],
+  dtype: DType = 'float32',
+): ort.Tensor {
   switch (dtype) {
     case 'float32':
       return new ort.Tensor('float32', data, shape);
@@ -25,7 +29,11 @@ export function intTensor(values: ArrayLike<number>, shape: readonly number[], d
     case 'int32':
       return new ort.Tensor('int32', Int32Array.from(values), shape);
     case 'int64':
-      return new ort.Tensor('int64', BigInt64Array.from(Array.from(values), (v) => BigInt(Math.round(v))), shape);
+      return new ort.Tensor(
+        'int64',
+        BigInt64Array.from(Array.from(values), (v) => BigInt(Math.round(v))),
+        shape,
+      );
     case 'float32':
     case 'float16':
     case 'float64':
