@@ -62,7 +62,9 @@ export function dpmSolverTimesteps(config: SchedulerConfig, n: number): number[]
   const T = config.numTrainTimesteps;
   switch (config.timestepSpacing) {
     case 'linspace':
-      return Array.from(linspace(0, T - 1, n + 1), roundHalfEven).reverse().slice(0, n);
+      return Array.from(linspace(0, T - 1, n + 1), roundHalfEven)
+        .reverse()
+        .slice(0, n);
     case 'leading': {
       const ratio = Math.floor(T / (n + 1));
       return Array.from({ length: n }, (_, k) => (n - k) * ratio + config.stepsOffset);

@@ -131,7 +131,13 @@ export abstract class SigmaSchedulerBase implements DiffusionScheduler {
 
   setTimesteps(numInferenceSteps: number): void {
     checkNumInferenceSteps(this.name, numInferenceSteps, this.config.numTrainTimesteps);
-    this.schedule = eulerSigmaSchedule(this.name, this.config, this.alphasCumprod, numInferenceSteps, this.karras);
+    this.schedule = eulerSigmaSchedule(
+      this.name,
+      this.config,
+      this.alphasCumprod,
+      numInferenceSteps,
+      this.karras,
+    );
     this.steps = Object.freeze(Array.from(this.schedule.timesteps, (t) => Math.round(t)));
     this.generation++;
   }

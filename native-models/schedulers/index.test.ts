@@ -37,15 +37,16 @@ function analyticRun(
   rng?: Rng,
 ): { final: Float32Array; lastPred: Float32Array } {
   const state = s.createState();
-  let x = noise.map((v) => v * s.initNoiseSigma);
-  let lastPred = new Float32Array(x.length);
+  let x: Float32Array = noise.map((v) => v * s.initNoiseSigma);
+  let lastPred: Float32Array = new Float32Array(x.length);
   for (let i = 0; i < s.timesteps.length; i++) {
     const xin = s.scaleModelInput(x, i);
     const { alpha, sigma } = s.alphaSigmaAt(i);
     const out = new Float32Array(x.length);
     for (let j = 0; j < x.length; j++) {
       const eps = (xin[j] - alpha * x0[j]) / sigma;
-      out[j] = prediction === 'epsilon' ? eps : prediction === 'v_prediction' ? alpha * eps - sigma * x0[j] : x0[j];
+      out[j] =
+        prediction === 'epsilon' ? eps : prediction === 'v_prediction' ? alpha * eps - sigma * x0[j] : x0[j];
     }
     const r = s.step(state, out, i, x, rng);
     x = r.prevSample;
@@ -104,17 +105,20 @@ describe('createScheduler', () => {
 describe.each(SCHEDULER_NAMES)('%s: common behaviour', (name) => {
   const rngFor = () => (name === 'euler_a' ? new Rng(1234) : undefined);
 
-  it.each(['epsilon', 'v_prediction', 'sample'] as const)('recovers x0 on the analytic problem (%s)', (pred) => {
-    for (const spacing of ['leading', 'linspace', 'trailing'] as const) {
-      for (const steps of [1, 2, 10, 25, 50]) {
-        const s = make(name, { predictionType: pred, timestepSpacing: spacing }, steps);
-        const x0 = fixedX0(64);
-        const noise = new Rng(7).randn(64);
-        const { final } = analyticRun(s, x0, noise, pred, rngFor());
-        expect(maxAbsDiff(final, x0), `${spacing} ${steps}`).toBeLessThan(1e-3);
+  it.each(['epsilon', 'v_prediction', 'sample'] as const)(
+    'recovers x0 on the analytic problem (%s)',
+    (pred) => {
+      for (const spacing of ['leading', 'linspace', 'trailing'] as const) {
+        for (const steps of [1, 2, 10, 25, 50]) {
+          const s = make(name, { predictionType: pred, timestepSpacing: spacing }, steps);
+          const x0 = fixedX0(64);
+          const noise = new Rng(7).randn(64);
+          const { final } = analyticRun(s, x0, noise, pred, rngFor());
+          expect(maxAbsDiff(final, x0), `${spacing} ${steps}`).toBeLessThan(1e-3);
+        }
       }
-    }
-  });
+    },
+  );
 
   it('recovers x0 with Karras sigmas where supported', () => {
     const s = make(name, { useKarrasSigmas: true }, 20);
@@ -136,10 +140,10 @@ describe.each(SCHEDULER_NAMES)('%s: common behaviour', (name) => {
     const rngB = new Rng(22);
     const rngSepA = new Rng(11);
     const rngSepB = new Rng(22);
-    let a = new Rng(1).randn(48).map((v) => v * shared.initNoiseSigma);
-    let b = new Rng(2).randn(48).map((v) => v * shared.initNoiseSigma);
-    let sa = a.slice();
-    let sb = b.slice();
+    let a: Float32Array = new Rng(1).randn(48).map((v) => v * shared.initNoiseSigma);
+    let b: Float32Array = new Rng(2).randn(48).map((v) => v * shared.initNoiseSigma);
+    let sa: Float32Array = a.slice();
+    let sb: Float32Array = b.slice();
     for (let i = 0; i < steps; i++) {
       const t = shared.timesteps[i];
       // Interleave: A then B on the shared scheduler.
@@ -196,7 +200,9 @@ describe.each(SCHEDULER_NAMES)('%s: common behaviour', (name) => {
     expect(() => s.addNoise(x, new Float32Array(5), 0)).toThrow(/length differs/);
     const other = createScheduler(name, SD);
     other.setTimesteps(10);
-    expect(() => s.step(other.createState(), x, 0, x, rng)).toThrow(/state was not created by this scheduler/);
+    expect(() => s.step(other.createState(), x, 0, x, rng)).toThrow(
+      /state was not created by this scheduler/,
+    );
     s.setTimesteps(10);
     expect(() => s.step(st, x, 0, x, rng)).toThrow(/created before the latest setTimesteps/);
   });
@@ -219,9 +225,11 @@ describe('ODE accuracy on Gaussian data (closed-form probability-flow solution)'
   function odeError(name: SchedulerName, steps: number): number {
     const s = make(name, { timestepSpacing: 'leading' }, steps);
     const state = s.createState();
-    let x = new Rng(9).randn(256).map((v) => v * s.initNoiseSigma);
+    let x: Float32Array = new Rng(9).randn(256).map((v) => v * s.initNoiseSigma);
     const first = s.alphaSigmaAt(0);
-    const invariant = s.scaleModelInput(x, 0).map((v) => v / Math.sqrt(first.alpha ** 2 * c * c + first.sigma ** 2));
+    const invariant = s
+      .scaleModelInput(x, 0)
+      .map((v) => v / Math.sqrt(first.alpha ** 2 * c * c + first.sigma ** 2));
     for (let i = 0; i < steps - 1; i++) {
       const xin = s.scaleModelInput(x, i);
       const { alpha, sigma } = s.alphaSigmaAt(i);
@@ -264,14 +272,18 @@ describe('golden trajectories', () => {
     ['euler', true, [-23.831775665283203, -7.987595558166504, 7.076898574829102, 25.414339065551758]],
     ['euler_a', false, [-31.321748733520508, -9.362375259399414, 3.8407814502716064, 32.39331817626953]],
     ['dpmpp_2m', false, [-24.3286075592041, -7.623576641082764, 6.725505352020264, 25.65745735168457]],
-    ['dpmpp_2m_karras', false, [-23.856672286987305, -7.4433722496032715, 6.411777019500732, 25.49989128112793]],
+    [
+      'dpmpp_2m_karras',
+      false,
+      [-23.856672286987305, -7.4433722496032715, 6.411777019500732, 25.49989128112793],
+    ],
   ];
   it.each(golden)('%s (karras %s)', (name, karras, expected) => {
     const s = createScheduler(name, cfg({ timestepSpacing: 'linspace', useKarrasSigmas: karras }));
     s.setTimesteps(5);
     const st = s.createState();
     const rng = new Rng(7);
-    let x = Float32Array.from({ length: 16 }, (_, i) => (-2 + (4 * i) / 15) * s.initNoiseSigma);
+    let x: Float32Array = Float32Array.from({ length: 16 }, (_, i) => (-2 + (4 * i) / 15) * s.initNoiseSigma);
     for (let i = 0; i < 5; i++) {
       x = s.step(st, toyModel(s.scaleModelInput(x, i), s.timesteps[i], 'epsilon'), i, x, rng).prevSample;
     }

@@ -31,7 +31,9 @@ export function isSchedulerName(name: string): name is SchedulerName {
  */
 export function createScheduler(name: string, config: SchedulerConfig): DiffusionScheduler {
   if (!isSchedulerName(name)) {
-    throw new Error(`unknown scheduler ${JSON.stringify(String(name))}; expected one of ${SCHEDULER_NAMES.join(', ')}`);
+    throw new Error(
+      `unknown scheduler ${JSON.stringify(String(name))}; expected one of ${SCHEDULER_NAMES.join(', ')}`,
+    );
   }
   switch (name) {
     case 'ddim':

@@ -96,7 +96,9 @@ describe('parseSchedulerConfig', () => {
   });
 
   it('treats null values as missing (diffusers writes null for unset options)', () => {
-    expect(parseSchedulerConfig({ use_karras_sigmas: null, timestep_spacing: null }).useKarrasSigmas).toBe(false);
+    expect(parseSchedulerConfig({ use_karras_sigmas: null, timestep_spacing: null }).useKarrasSigmas).toBe(
+      false,
+    );
   });
 
   it('names the key and the source file on wrong types', () => {
@@ -106,7 +108,10 @@ describe('parseSchedulerConfig', () => {
       [{ beta_end: 1.5 }, /"beta_end" must be a number in \(0, 1\); got number 1\.5/],
       [{ num_train_timesteps: 1000.5 }, /"num_train_timesteps" must be a positive integer/],
       [{ steps_offset: -1 }, /"steps_offset" must be a non-negative integer/],
-      [{ beta_schedule: 'cosine' }, /"beta_schedule" must be one of "linear", "scaled_linear", "squaredcos_cap_v2"/],
+      [
+        { beta_schedule: 'cosine' },
+        /"beta_schedule" must be one of "linear", "scaled_linear", "squaredcos_cap_v2"/,
+      ],
       [{ prediction_type: 'eps' }, /"prediction_type" must be one of "epsilon", "v_prediction", "sample"/],
       [{ timestep_spacing: 7 }, /"timestep_spacing" must be one of .*; got number 7/],
       [{ set_alpha_to_one: 'false' }, /"set_alpha_to_one" must be a boolean/],
@@ -114,7 +119,10 @@ describe('parseSchedulerConfig', () => {
       [{ use_karras_sigmas: 'yes' }, /"use_karras_sigmas" must be a boolean/],
       [{ clip_sample_range: 0 }, /"clip_sample_range" must be a positive number/],
       [{ trained_betas: 'x' }, /"trained_betas" must be an array/],
-      [{ num_train_timesteps: 3, trained_betas: [0.1, 2, 0.3] }, /"trained_betas\[1\]" must be a number in \(0, 1\)/],
+      [
+        { num_train_timesteps: 3, trained_betas: [0.1, 2, 0.3] },
+        /"trained_betas\[1\]" must be a number in \(0, 1\)/,
+      ],
       [{ trained_betas: [0.1, 0.2] }, /"trained_betas" has 2 values but "num_train_timesteps" is 1000/],
     ];
     for (const [json, re] of bad) {
@@ -144,9 +152,9 @@ describe('validateSchedulerConfig', () => {
     expect(Object.isFrozen(c)).toBe(true);
     expect(c).toEqual({ ...SD });
     expect(() => validateSchedulerConfig(cfg({ numTrainTimesteps: 0 }))).toThrow(/"numTrainTimesteps"/);
-    expect(() => validateSchedulerConfig({ ...SD, betaSchedule: 'nope' } as unknown as SchedulerConfig)).toThrow(
-      /"betaSchedule" must be one of/,
-    );
+    expect(() =>
+      validateSchedulerConfig({ ...SD, betaSchedule: 'nope' } as unknown as SchedulerConfig),
+    ).toThrow(/"betaSchedule" must be one of/);
   });
 });
 
@@ -294,7 +302,9 @@ describe('checkNumInferenceSteps', () => {
   it('accepts 1..T and rejects others with a clear message', () => {
     expect(() => checkNumInferenceSteps('x', 1, 1000)).not.toThrow();
     expect(() => checkNumInferenceSteps('x', 1000, 1000)).not.toThrow();
-    expect(() => checkNumInferenceSteps('x', 0, 1000)).toThrow(/numInferenceSteps must be an integer in \[1, 1000\]/);
+    expect(() => checkNumInferenceSteps('x', 0, 1000)).toThrow(
+      /numInferenceSteps must be an integer in \[1, 1000\]/,
+    );
     expect(() => checkNumInferenceSteps('x', 1001, 1000)).toThrow(/got 1001/);
     expect(() => checkNumInferenceSteps('x', 2.5, 1000)).toThrow(RangeError);
   });

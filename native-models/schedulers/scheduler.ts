@@ -152,7 +152,9 @@ const nonNegativeInteger: Check<number> = (v, key, source) =>
     : fail(source, key, 'a non-negative integer', v);
 
 const betaValue: Check<number> = (v, key, source) =>
-  typeof v === 'number' && Number.isFinite(v) && v > 0 && v < 1 ? v : fail(source, key, 'a number in (0, 1)', v);
+  typeof v === 'number' && Number.isFinite(v) && v > 0 && v < 1
+    ? v
+    : fail(source, key, 'a number in (0, 1)', v);
 
 const positiveNumber: Check<number> = (v, key, source) =>
   typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fail(source, key, 'a positive number', v);
@@ -189,7 +191,11 @@ const FIELDS: { [K in keyof SchedulerConfig]-?: [string, Check<NonNullable<Sched
   useKarrasSigmas: ['use_karras_sigmas', bool],
 };
 
-function checkCrossFields(config: SchedulerConfig, source: string, keyOf: (k: keyof SchedulerConfig) => string) {
+function checkCrossFields(
+  config: SchedulerConfig,
+  source: string,
+  keyOf: (k: keyof SchedulerConfig) => string,
+) {
   if (config.trainedBetas !== undefined && config.trainedBetas.length !== config.numTrainTimesteps) {
     throw new SchedulerConfigError(
       `${source}: "${keyOf('trainedBetas')}" has ${config.trainedBetas.length} values but ` +
@@ -233,7 +239,10 @@ export function parseSchedulerConfig(json: unknown, source = 'scheduler_config.j
  * Validates a config built in code (camelCase) and returns a frozen copy. Used by the scheduler
  * constructors; errors name the camelCase field.
  */
-export function validateSchedulerConfig(config: SchedulerConfig, source = 'scheduler config'): SchedulerConfig {
+export function validateSchedulerConfig(
+  config: SchedulerConfig,
+  source = 'scheduler config',
+): SchedulerConfig {
   if (typeof config !== 'object' || config === null) {
     throw new SchedulerConfigError(`${source}: expected an object; got ${describeValue(config)}`);
   }
@@ -295,7 +304,8 @@ export function betasFor(config: SchedulerConfig): Float64Array {
     case 'squaredcos_cap_v2': {
       // beta_i = min(1 - alpha_bar((i + 1) / T) / alpha_bar(i / T), 0.999)
       const b = new Float64Array(T);
-      for (let i = 0; i < T; i++) b[i] = Math.min(1 - cosineAlphaBar((i + 1) / T) / cosineAlphaBar(i / T), 0.999);
+      for (let i = 0; i < T; i++)
+        b[i] = Math.min(1 - cosineAlphaBar((i + 1) / T) / cosineAlphaBar(i / T), 0.999);
       return b;
     }
     default:
@@ -422,7 +432,9 @@ export function checkNumInferenceSteps(name: string, n: number, numTrainTimestep
 export function checkStepIndex(name: string, stepIndex: number, steps: number): void {
   if (steps === 0) throw new Error(`${name}: call setTimesteps() before using the scheduler`);
   if (typeof stepIndex !== 'number' || !Number.isInteger(stepIndex) || stepIndex < 0 || stepIndex >= steps) {
-    throw new RangeError(`${name}: stepIndex must be an integer in [0, ${steps - 1}]; got ${String(stepIndex)}`);
+    throw new RangeError(
+      `${name}: stepIndex must be an integer in [0, ${steps - 1}]; got ${String(stepIndex)}`,
+    );
   }
 }
 
