@@ -2,6 +2,7 @@
  * The `msp` command line: in-process through main() for speed, and once through the built
  * bin/msp.js to prove the installed command works (npm test builds dist/ first).
  */
+import { sharedData } from './helpers/shared-data.js';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -88,13 +89,13 @@ describe('msp', () => {
     expect((await msp('tokenize', 'a cat')).code).toBe(2);
   });
 
-  it.skipIf(!existsSync('/work/shared/data/clip-tokenizer/vocab.json'))(
+  it.skipIf(!existsSync(sharedData('clip-tokenizer', 'vocab.json')))(
     'tokenize --tokenizer reproduces real CLIP ids',
     async () => {
       const r = await msp(
         'tokenize',
         '--tokenizer',
-        '/work/shared/data/clip-tokenizer',
+        sharedData('clip-tokenizer'),
         'a photo of a cat',
         '--json',
       );

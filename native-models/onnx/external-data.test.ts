@@ -1,3 +1,4 @@
+import { sharedData } from '../../test/helpers/shared-data.js';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -359,7 +360,7 @@ describe('readModelFile', () => {
   });
 });
 
-const SUPER_RES = '/work/shared/data/onnx-thirdparty/pytorch_super_resolution.onnx';
+const SUPER_RES = sharedData('onnx-thirdparty', 'pytorch_super_resolution.onnx');
 if (!existsSync(SUPER_RES))
   console.warn(`external-data.test.ts: ${SUPER_RES} not found; skipping real-model test`);
 

@@ -1,3 +1,4 @@
+import { sharedData } from '../../test/helpers/shared-data.js';
 import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { readModelFile } from './external-data.js';
 import { Rng } from '../tensor/random.js';
 import { numel } from './dtype.js';
 
-const DATA = '/work/shared/data/onnx-thirdparty';
+const DATA = sharedData('onnx-thirdparty');
 const present = existsSync(DATA);
 if (!present) console.warn(`skipping third-party import tests: ${DATA} is absent`);
 

@@ -1,3 +1,4 @@
+import { sharedData } from '../../test/helpers/shared-data.js';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 
@@ -458,7 +459,7 @@ describe('corrupt input', () => {
 // Real third-party models
 // ---------------------------------------------------------------------------------------------------------
 
-const MODEL_DIR = '/work/shared/data/onnx-thirdparty';
+const MODEL_DIR = sharedData('onnx-thirdparty');
 const haveModels = existsSync(MODEL_DIR);
 if (!haveModels) console.warn(`proto.test.ts: ${MODEL_DIR} not found; skipping third-party ONNX model tests`);
 

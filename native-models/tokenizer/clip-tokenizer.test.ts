@@ -1,3 +1,4 @@
+import { sharedData } from '../../test/helpers/shared-data.js';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -14,7 +15,7 @@ import {
   writeTokenizerFolder,
 } from './clip-tokenizer.js';
 
-const REAL_DIR = '/work/shared/data/clip-tokenizer';
+const REAL_DIR = sharedData('clip-tokenizer');
 const hasReal =
   existsSync(path.join(REAL_DIR, 'vocab.json')) && existsSync(path.join(REAL_DIR, 'merges.txt'));
 if (!hasReal) {
