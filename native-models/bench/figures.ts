@@ -2,7 +2,7 @@
  * Benchmark figures: every suite returns named numbers; the runner prints them as a table and
  * writes them all to bench-results.json (an array of {name, value, unit}; dotted names).
  */
-import { writeFileAtomic } from '../image/atomic-write.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 
 export interface Figure {
   /** Dotted name, e.g. `t2i.ms_per_step_64`. */

@@ -28,7 +28,7 @@ import {
 } from '../pipelines/text-to-image.js';
 import { SCHEDULER_NAMES, type SchedulerName } from '../schedulers/scheduler.js';
 import { readImageFile } from '../image/image.js';
-import { writeFileAtomic } from '../image/atomic-write.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 
 interface Command {
   summary: string;

@@ -4,11 +4,12 @@
  * as Diffusers/Optimum exports do for models over protobuf's 2 GiB limit (`weights.pb`, `model.onnx_data`).
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readFile, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 
 import { decodeModel, encodeModel, OnnxFormatError } from './proto.js';
+import { renameWithRetry, syncDirectory } from '../io/atomic-write.js';
 import type { GraphProto, ModelProto, StringStringEntryProto, TensorProto } from './proto-types.js';
 import { DataType } from './proto-types.js';
 
@@ -355,32 +356,6 @@ async function commitTemps(pairs: { temp: string; target: string }[]): Promise<v
     throw err;
   }
   for (const dir of new Set(pairs.map(({ target }) => path.dirname(target)))) await syncDirectory(dir);
-}
-
-/** On Windows a scanner or indexer may briefly hold the target open; retry the rename a few times there. */
-async function renameWithRetry(from: string, to: string): Promise<void> {
-  const attempts = process.platform === 'win32' ? 6 : 1;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await rename(from, to);
-      return;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (attempt >= attempts || !(code === 'EPERM' || code === 'EACCES' || code === 'EBUSY')) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
-    }
-  }
-}
-
-/** Best effort: makes the rename itself durable (not possible on Windows or some file systems). */
-async function syncDirectory(dir: string): Promise<void> {
-  if (process.platform === 'win32') return;
-  try {
-    const fh = await open(dir, 'r');
-    await fh.sync().finally(() => fh.close());
-  } catch {
-    // The file contents are already durable; only the directory entry might not be.
-  }
 }
 
 /**

@@ -25,6 +25,7 @@
 import type { Rng } from '../tensor/random.js';
 import {
   OwnedSchedulerState,
+  addNoiseVp,
   alphasCumprodFor,
   checkNumInferenceSteps,
   checkOwnedState,
@@ -210,12 +211,7 @@ export class DPMSolverMultistepScheduler implements DiffusionScheduler {
   }
 
   addNoise(original: Float32Array, noise: Float32Array, stepIndex: number): Float32Array {
-    checkStepIndex(this.name, stepIndex, this.steps.length);
-    const n = checkSameLength(this.name, { original, noise });
-    const { alpha, sigma } = this.alphaSigmaAt(stepIndex);
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = alpha * original[i] + sigma * noise[i];
-    return out;
+    return addNoiseVp(this, original, noise, stepIndex);
   }
 
   alphaSigmaAt(stepIndex: number): { alpha: number; sigma: number } {

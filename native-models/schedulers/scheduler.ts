@@ -494,3 +494,20 @@ export function checkOwnedState<S extends OwnedSchedulerState>(
   }
   return state;
 }
+
+/**
+ * Variance-preserving noising to the level of one step: alpha * x0 + sigma * noise, with
+ * (alpha, sigma) from the scheduler's alphaSigmaAt (DDIM and DPM-Solver share it).
+ */
+export function addNoiseVp(
+  scheduler: Pick<DiffusionScheduler, 'name' | 'alphaSigmaAt'>,
+  original: Float32Array,
+  noise: Float32Array,
+  stepIndex: number,
+): Float32Array {
+  const n = checkSameLength(scheduler.name, { original, noise });
+  const { alpha, sigma } = scheduler.alphaSigmaAt(stepIndex);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = alpha * original[i] + sigma * noise[i];
+  return out;
+}

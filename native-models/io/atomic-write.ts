@@ -54,7 +54,7 @@ function ignore(): void {
  * On Windows, a rename onto a file that another process (virus scanner, indexer, viewer) briefly holds open
  * fails with EPERM/EACCES/EBUSY; retry a few times with a short backoff. Elsewhere, rename once.
  */
-async function renameWithRetry(from: string, to: string): Promise<void> {
+export async function renameWithRetry(from: string, to: string): Promise<void> {
   const retryable = new Set(['EPERM', 'EACCES', 'EBUSY']);
   const attempts = process.platform === 'win32' ? 6 : 1;
   for (let attempt = 1; ; attempt++) {
@@ -69,7 +69,8 @@ async function renameWithRetry(from: string, to: string): Promise<void> {
   }
 }
 
-async function syncDirectory(dir: string): Promise<void> {
+/** Best effort: makes a rename in `dir` durable (not possible on Windows or some file systems). */
+export async function syncDirectory(dir: string): Promise<void> {
   if (process.platform === 'win32') return; // directories cannot be opened for fsync on Windows
   let handle: FileHandle | undefined;
   try {
