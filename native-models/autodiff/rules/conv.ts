@@ -1,0 +1,2 @@
+/** Gradient rules: conv ops (being written). */
+export {};

@@ -1,0 +1,2 @@
+/** Gradient rules: normalization ops (being written). */
+export {};

@@ -1,0 +1,2 @@
+/** Gradient rules: shape ops (being written). */
+export {};
