@@ -62,6 +62,7 @@ export interface GraphNode {
 
 export interface Initializer {
   name: string;
+  /** Replaced by setInitializer; otherwise fixed. */
   data: AnyTypedArray;
   shape: number[];
   dtype: DType;
@@ -185,12 +186,7 @@ export class Graph {
     const key = `i64:${shape.join('x')}:${values.join(',')}`;
     let name = this.constCache.get(key);
     if (!name) {
-      name = this.initializer(
-        this.fresh('const_i64'),
-        BigInt64Array.from(values, (v) => BigInt(v)),
-        shape,
-        'int64',
-      );
+      name = this.initializer(this.fresh('const_i64'), BigInt64Array.from(values, toInt64), shape, 'int64');
       this.constCache.set(key, name);
     }
     return name;
@@ -241,6 +237,83 @@ export class Graph {
   /** Shorthand for single-output ops. */
   op1(opType: string, inputs: readonly string[], attrs: Attrs = {}, name?: string): string {
     return this.op(opType, inputs, attrs, name === undefined ? {} : { name })[0];
+  }
+
+  /**
+   * Turns an initializer into a graph input (a trainable weight fed zero-copy each step).
+   * Returns its current values, which the caller now owns.
+   */
+  promoteToInput(name: string): Initializer {
+    const init = this.initializers.get(name);
+    if (!init) throw new GraphError(`'${name}' is not an initializer of graph '${this.name}'`);
+    this.initializers.delete(name);
+    this.constValues.delete(name);
+    for (const [key, value] of this.constCache) if (value === name) this.constCache.delete(key);
+    this.inputs.push(name);
+    return init;
+  }
+
+  /** Replaces the values of an initializer (same shape and dtype), e.g. to bake trained weights. */
+  setInitializer(name: string, data: AnyTypedArray): void {
+    const init = this.initializers.get(name);
+    if (!init) throw new GraphError(`'${name}' is not an initializer of graph '${this.name}'`);
+    if (data.length !== init.data.length || dtypeOfArray(data) !== dtypeOfArray(init.data)) {
+      throw new GraphError(
+        `new values for '${name}' do not match its shape [${init.shape.join(', ')}] and type`,
+      );
+    }
+    init.data = data;
+  }
+
+  /**
+   * Replaces nodes whose integer outputs are known constants (Shape -> Gather -> Concat chains
+   * at fixed sizes) by initializers, then removes nodes nothing uses. Returns how many nodes went.
+   */
+  foldConstants(): number {
+    const before = this.nodes.length;
+    const kept: GraphNode[] = [];
+    for (const node of this.nodes) {
+      const foldable =
+        node.outputs.length > 0 &&
+        node.outputs.every((o) => {
+          const m = this.meta.get(o);
+          return m !== undefined && (m.dtype === 'int64' || m.dtype === 'int32') && this.constValues.has(o);
+        });
+      if (!foldable) {
+        kept.push(node);
+        continue;
+      }
+      for (const o of node.outputs) {
+        const m = this.info(o);
+        const values = this.constValues.get(o) as number[];
+        const data =
+          m.dtype === 'int64' ? BigInt64Array.from(values, (v) => BigInt(v)) : Int32Array.from(values);
+        this.initializers.set(o, { name: o, data, shape: [...m.shape], dtype: m.dtype });
+      }
+    }
+    this.nodes.splice(0, this.nodes.length, ...kept);
+    this.prune();
+    return before - this.nodes.length;
+  }
+
+  /** Removes nodes and initializers that no graph output depends on. */
+  prune(): void {
+    const live = new Set(this.outputs);
+    const kept: GraphNode[] = [];
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const node = this.nodes[i];
+      if (!node.outputs.some((o) => live.has(o))) continue;
+      kept.push(node);
+      for (const x of node.inputs) if (x !== '') live.add(x);
+    }
+    kept.reverse();
+    this.nodes.splice(0, this.nodes.length, ...kept);
+    for (const name of [...this.initializers.keys()]) {
+      if (!live.has(name)) {
+        this.initializers.delete(name);
+        for (const [key, value] of this.constCache) if (value === name) this.constCache.delete(key);
+      }
+    }
   }
 
   private declare(name: string, meta: ValueMeta): void {
@@ -299,6 +372,16 @@ export class Graph {
   toBytes(options?: ModelOptions): Uint8Array {
     return encodeModel(this.toModel(options));
   }
+}
+
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+
+/** A JS number as int64, saturating at the int64 range (slice bounds like INT64_MAX arrive as 2^63). */
+export function toInt64(v: number): bigint {
+  if (!Number.isFinite(v)) return v > 0 ? INT64_MAX : INT64_MIN;
+  const b = BigInt(Math.trunc(v));
+  return b > INT64_MAX ? INT64_MAX : b < INT64_MIN ? INT64_MIN : b;
 }
 
 export function dtypeOfArray(data: AnyTypedArray): DType {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { importModel } from './import.js';
+import { importInto, importModel } from './import.js';
 import { readModelFile } from './external-data.js';
 import { Rng } from '../tensor/random.js';
 import { numel } from './dtype.js';
@@ -99,4 +99,50 @@ describe('importModel', () => {
       /node 0 'Relu_0' \(FancyOp\): FancyOp: no shape inference for op 'FancyOp'/,
     );
   });
+});
+
+describe.skipIf(!present)('importInto (composition at the project opset)', () => {
+  for (const [file] of MODELS) {
+    it(`appends ${file} to an opset-21 graph under a prefix and computes the same`, async () => {
+      const { Graph } = await import('./graph.js');
+      const model = await readModelFile(join(DATA, file));
+      const inits = new Set(model.graph.initializer.map((t) => t.name));
+      const inputShapes: Record<string, number[]> = {};
+      for (const v of model.graph.input) {
+        if (inits.has(v.name)) continue;
+        inputShapes[v.name] = (v.type?.tensorType?.shape?.dim ?? []).map((d, i) =>
+          d.dimValue && d.dimValue > 0 ? d.dimValue : i === 0 ? 1 : 16,
+        );
+      }
+      const g = new Graph({ name: 'composed' });
+      const first = Object.keys(inputShapes)[0];
+      const bound = g.input(
+        'outer_input',
+        inputShapes[first],
+        model.graph.input.find((v) => v.name === first)?.type?.tensorType?.elemType === 7
+          ? 'int64'
+          : 'float32',
+      );
+      const { outputs, inputs } = importInto(g, model, {
+        prefix: 'm',
+        bind: { [first]: bound },
+        inputShapes,
+      });
+      for (const [name, value] of Object.entries(outputs)) g.output(value, `out_${name}`);
+      const composed = await ort.InferenceSession.create(g.toBytes());
+      const original = await ort.InferenceSession.create(join(DATA, file));
+      const feeds = feedsFor(original, inputShapes);
+      const composedFeeds: Record<string, ort.Tensor> = { outer_input: feeds[first] };
+      for (const [name, value] of Object.entries(inputs)) composedFeeds[value] = feeds[name];
+      const a = await original.run(feeds);
+      const b = await composed.run(composedFeeds);
+      for (const name of original.outputNames) {
+        const x = a[name].data as Float32Array;
+        const y = b[`out_${name}`].data as Float32Array;
+        let diff = 0;
+        for (let i = 0; i < x.length; i++) diff = Math.max(diff, Math.abs(Number(x[i]) - Number(y[i])));
+        expect(diff, name).toBeLessThan(1e-4);
+      }
+    });
+  }
 });

@@ -20,27 +20,78 @@ export interface ImportOptions {
 }
 
 export function importModel(model: ModelProto, options: ImportOptions = {}): Graph {
-  const graph = model.graph;
-  const opset = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
-  const g = new Graph({ name: graph.name || 'imported', opset });
+  const g = new Graph({ name: model.graph.name || 'imported', opset: sourceOpset(model) });
   for (const { key, value } of model.metadataProps) g.metadata.set(key, value);
+  const { outputs } = importInto(g, model, { inputShapes: options.inputShapes ?? {} });
+  for (const name of Object.values(outputs)) g.output(name);
+  return g;
+}
+
+export interface ImportIntoOptions extends ImportOptions {
+  /** Model inputs bound to values that already exist in the target graph. */
+  bind?: Record<string, string>;
+  /** Prefix for every imported name (weights, intermediate values), so models can share a graph. */
+  prefix?: string;
+}
+
+export interface ImportedModel {
+  /** The model's outputs, by their names in the model, as names in the target graph. */
+  outputs: Record<string, string>;
+  /** Inputs that were not bound and became graph inputs, by model name. */
+  inputs: Record<string, string>;
+}
+
+/**
+ * Appends a model to an existing graph (composition: latent -> vae_decoder -> segmentation ...).
+ * Nodes written for an older opset are upgraded to the graph's opset where their form changed
+ * (axes and split attributes became inputs).
+ *
+ * @example
+ * const g = new Graph();
+ * const z = g.input('latent', [1, 4, 8, 8]);
+ * const { outputs } = importInto(g, vaeDecoder, { bind: { latent_sample: z }, prefix: 'vae' });
+ */
+export function importInto(g: Graph, model: ModelProto, options: ImportIntoOptions = {}): ImportedModel {
+  const graph = model.graph;
+  const prefix = options.prefix ? `${options.prefix}/` : '';
+  const bind = options.bind ?? {};
+  const from = sourceOpset(model);
+  const rename = new Map<string, string>();
+  const nameOf = (n: string) => (n === '' ? '' : (rename.get(n) ?? n));
+  const claim = (n: string) => {
+    let name = `${prefix}${n}`;
+    if (g.has(name)) name = g.fresh(name);
+    rename.set(n, name);
+    return name;
+  };
 
   // 1. Initializers (weights stay where they are: typed arrays over the decoded bytes).
   const initializerNames = new Set<string>();
   for (const t of graph.initializer) {
     const { data, dtype, shape } = tensorDataOf(t);
-    g.initializer(t.name, data, shape, dtype);
+    g.initializer(claim(t.name), data, shape, dtype);
     initializerNames.add(t.name);
   }
 
-  // 2. Inputs at fixed sizes.
+  // 2. Inputs: bound to existing values, or new graph inputs at fixed sizes.
+  const inputs: Record<string, string> = {};
   for (const v of graph.input) {
     if (initializerNames.has(v.name)) continue;
+    if (bind[v.name] !== undefined) {
+      g.info(bind[v.name]);
+      rename.set(v.name, bind[v.name]);
+      continue;
+    }
     const tt = v.type?.tensorType;
     const dtype = tt ? dtypeFromCode(tt.elemType) : undefined;
     if (!tt || !dtype) throw new GraphError(`input '${v.name}' is not a tensor of a supported type`);
     const given = options.inputShapes?.[v.name];
     const dims = tt.shape?.dim ?? [];
+    if (given && tt.shape && dims.length !== given.length) {
+      throw new GraphError(
+        `input '${v.name}' has rank ${dims.length}, inputShapes gives [${given.join(', ')}]`,
+      );
+    }
     const shape = given
       ? [...given]
       : dims.map((d, i) => {
@@ -49,28 +100,26 @@ export function importModel(model: ModelProto, options: ImportOptions = {}): Gra
             `input '${v.name}' has a symbolic dimension ${i} ('${d.dimParam ?? '?'}'); give its size in inputShapes`,
           );
         });
-    if (given && dims.length !== given.length && tt.shape) {
-      throw new GraphError(
-        `input '${v.name}' has rank ${dims.length}, inputShapes gives [${given.join(', ')}]`,
-      );
-    }
-    g.input(v.name, shape, dtype);
+    inputs[v.name] = g.input(claim(v.name), shape, dtype);
   }
 
   // 3. Nodes, in order, with shape inference.
   for (const [index, node] of graph.node.entries()) {
     const where = `node ${index} '${node.name || node.opType}' (${node.opType})`;
     try {
-      if (node.opType === 'Constant' && (node.domain === '' || node.domain === 'ai.onnx')) {
-        importConstant(g, node.output[0], node.attribute);
+      const defaultDomain = node.domain === '' || node.domain === 'ai.onnx';
+      if (node.opType === 'Constant' && defaultDomain) {
+        importConstant(g, claim(node.output[0]), node.attribute);
         continue;
       }
       const attrs: Attrs = {};
       for (const a of node.attribute) attrs[a.name] = attrValue(a);
-      g.op(node.opType, node.input, attrs, {
-        outputs: node.output,
+      const ins = node.input.map(nameOf);
+      if (defaultDomain) upgradeNode(g, node.opType, ins, attrs, from, node.output.length);
+      g.op(node.opType, ins, attrs, {
+        outputs: node.output.map(claim),
         domain: node.domain,
-        name: node.name || `${node.opType}_${index}`,
+        name: `${prefix}${node.name || `${node.opType}_${index}`}`,
       });
     } catch (e) {
       throw new GraphError(`${where}: ${(e as Error).message}`);
@@ -78,8 +127,65 @@ export function importModel(model: ModelProto, options: ImportOptions = {}): Gra
   }
 
   // 4. Outputs.
-  for (const v of graph.output) g.output(v.name);
-  return g;
+  const outputs: Record<string, string> = {};
+  for (const v of graph.output) outputs[v.name] = nameOf(v.name);
+  return { outputs, inputs };
+}
+
+function sourceOpset(model: ModelProto): number {
+  return model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
+}
+
+const REDUCE_AXES_INPUT_SINCE_18 = [
+  'ReduceMean',
+  'ReduceMax',
+  'ReduceMin',
+  'ReduceProd',
+  'ReduceL1',
+  'ReduceL2',
+  'ReduceLogSum',
+  'ReduceLogSumExp',
+  'ReduceSumSquare',
+];
+
+/**
+ * Rewrites, in place, the forms that changed between the model's opset and the graph's:
+ * attributes that later opsets take as inputs. Other differences are left as they are.
+ */
+function upgradeNode(
+  g: Graph,
+  opType: string,
+  inputs: string[],
+  attrs: Attrs,
+  from: number,
+  outputCount: number,
+): void {
+  const to = g.opset;
+  if (to <= from) return;
+  const moveToInput = (attr: string, position: number) => {
+    const v = attrs[attr];
+    if (!Array.isArray(v)) return;
+    while (inputs.length < position) inputs.push('');
+    inputs[position] = g.ints(v as number[]);
+    delete attrs[attr];
+  };
+  if (from < 13 && to >= 13) {
+    if (opType === 'ReduceSum' || opType === 'Squeeze' || opType === 'Unsqueeze') moveToInput('axes', 1);
+    if (opType === 'Split') moveToInput('split', 1);
+  }
+  if (from < 18 && to >= 18 && REDUCE_AXES_INPUT_SINCE_18.includes(opType)) moveToInput('axes', 1);
+  if (from < 10 && to >= 10 && opType === 'Slice' && Array.isArray(attrs.starts)) {
+    const starts = attrs.starts as number[];
+    const ends = attrs.ends as number[];
+    const axes = (attrs.axes as number[] | undefined) ?? starts.map((_, i) => i);
+    inputs.splice(1, inputs.length - 1, g.ints(starts), g.ints(ends), g.ints(axes));
+    delete attrs.starts;
+    delete attrs.ends;
+    delete attrs.axes;
+  }
+  if (from < 18 && to >= 18 && opType === 'Split' && attrs.num_outputs === undefined && !inputs[1]) {
+    attrs.num_outputs = outputCount; // Split-18 needs it when no sizes are given
+  }
 }
 
 function importConstant(g: Graph, output: string, attributes: AttributeProto[]): void {

@@ -24,6 +24,8 @@ export interface Parameter {
 export class ModelBuilder {
   readonly g: Graph;
   readonly params: Parameter[] = [];
+  /** Initial values of parameters made graph inputs ('input' mode). */
+  readonly values = new Map<string, Float32Array>();
   private readonly rng: Rng;
 
   /**
@@ -41,11 +43,12 @@ export class ModelBuilder {
 
   param(name: string, shape: number[], init: Parameter['init'] = 'normal', std = 0.02): string {
     this.params.push({ name, shape, init, std });
-    if (this.mode === 'input') return this.g.input(name, shape);
     const data = new Float32Array(numel(shape));
     if (init === 'ones') data.fill(1);
     else if (init === 'normal') this.rng.fillNormal(data, 0, std);
-    return this.g.initializer(name, data, shape);
+    if (this.mode === 'initializer') return this.g.initializer(name, data, shape);
+    this.values.set(name, data);
+    return this.g.input(name, shape);
   }
 
   /** y = x W + b over the last axis. */
