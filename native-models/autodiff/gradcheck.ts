@@ -13,10 +13,10 @@
  * expect(r.maxError).toBeLessThan(1e-6);
  */
 import * as ort from 'onnxruntime-node';
-import { Graph } from '../onnx/graph.js';
+import type { Graph } from '../onnx/graph.js';
 import { numel, type DType } from '../onnx/dtype.js';
 import { Rng } from '../tensor/random.js';
-import { gradients } from './backward.js';
+import { gradients } from './index.js';
 
 export interface GradCheckOptions {
   /** Finite-difference step (default 1e-4 for float64, 1e-2 for float32). */

@@ -8,8 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatTable, writeFigures, type BenchSuite, type Figure } from './figures.js';
 import { textToImageSuite } from './text-to-image.bench.js';
+import { autodiffSuite } from './autodiff.bench.js';
 
-const SUITES: BenchSuite[] = [textToImageSuite];
+const SUITES: BenchSuite[] = [textToImageSuite, autodiffSuite];
 
 async function run(): Promise<void> {
   const { values } = parseArgs({ options: { only: { type: 'string' } } });

@@ -15,7 +15,14 @@
  * const bytes = g.toBytes();
  */
 import { AttributeType, type AttributeProto, type ModelProto, type TensorProto } from './proto-types.js';
-import { type AnyTypedArray, type DType, DTYPE_CODE, dtypeFromCode, numel } from './dtype.js';
+import {
+  type AnyTypedArray,
+  type DType,
+  DTYPE_CODE,
+  dtypeFromCode,
+  float32ToFloat16Bits,
+  numel,
+} from './dtype.js';
 import { inferShapes } from './shape-inference.js';
 import { encodeModel } from './proto.js';
 
@@ -199,6 +206,7 @@ export class Graph {
     if (!name) {
       const data = TYPED_FOR[dtype](numel(shape));
       if (data instanceof BigInt64Array) data.fill(BigInt(value));
+      else if (dtype === 'float16') data.fill(float32ToFloat16Bits(value));
       else data.fill(value);
       name = this.initializer(this.fresh('const'), data, shape, dtype);
       this.constCache.set(key, name);
@@ -263,6 +271,39 @@ export class Graph {
       );
     }
     init.data = data;
+  }
+
+  /**
+   * Splices a computation into the graph: consumers of `value` (a node output) will see
+   * `build(original)` instead, where `original` is the old value under a new name. The new
+   * nodes go right after the producer, so the tape stays in topological order.
+   * Used to inject adapters (LoRA) into an existing graph.
+   */
+  substitute(value: string, build: (original: string) => string): void {
+    const producerIndex = this.nodes.findIndex((n) => n.outputs.includes(value));
+    if (producerIndex < 0)
+      throw new GraphError(`'${value}' is not produced by a node of graph '${this.name}'`);
+    const producer = this.nodes[producerIndex];
+    const original = this.fresh(`${value}_base`);
+    this.meta.set(original, this.info(value));
+    producer.outputs = producer.outputs.map((o) => (o === value ? original : o));
+    this.meta.delete(value);
+    const firstNew = this.nodes.length;
+    const result = build(original);
+    const resultNode = this.nodes.slice(firstNew).find((n) => n.outputs.includes(result));
+    if (!resultNode) throw new GraphError('substitute: build() must return the output of a node it added');
+    const resultMeta = this.info(result);
+    const expected = this.info(original);
+    if (resultMeta.dtype !== expected.dtype || resultMeta.shape.join() !== expected.shape.join()) {
+      throw new GraphError(
+        `substitute: '${value}' must keep shape [${expected.shape.join(', ')}] and type ${expected.dtype}`,
+      );
+    }
+    resultNode.outputs = resultNode.outputs.map((o) => (o === result ? value : o));
+    this.meta.delete(result);
+    this.meta.set(value, resultMeta);
+    const added = this.nodes.splice(firstNew);
+    this.nodes.splice(producerIndex + 1, 0, ...added);
   }
 
   /**

@@ -167,7 +167,7 @@ function upgradeNode(
     if (!Array.isArray(v)) return;
     while (inputs.length < position) inputs.push('');
     inputs[position] = g.ints(v as number[]);
-    delete attrs[attr];
+    attrs[attr] = undefined; // undefined attributes are not written
   };
   if (from < 13 && to >= 13) {
     if (opType === 'ReduceSum' || opType === 'Squeeze' || opType === 'Unsqueeze') moveToInput('axes', 1);
