@@ -16,7 +16,7 @@
  * const grads = gradients(g, loss, [w]);
  * g.output(loss, 'loss'); g.output(grads.get(w)!, 'grad_w');
  */
-import { GraphError, type Graph, type GraphNode } from '../onnx/graph.js';
+import { GraphError, OPSET, type Graph, type GraphNode } from '../onnx/graph.js';
 import { isFloat, numel } from '../onnx/dtype.js';
 
 export interface RuleContext {
@@ -46,6 +46,9 @@ export function registeredOps(): string[] {
   return [...RULES.keys()].sort();
 }
 
+/** Gradient rules emit opset-18+ forms (axes as inputs, ScatterND with reduction). */
+export const MIN_OPSET = 18;
+
 export class AutodiffError extends GraphError {
   override name = 'AutodiffError';
 }
@@ -66,6 +69,11 @@ export function gradients(
   options: GradientOptions = {},
 ): Map<string, string> {
   // 1. Check the request.
+  if (g.opset < MIN_OPSET) {
+    throw new AutodiffError(
+      `graph '${g.name}' has opset ${g.opset}; gradients need opset ${MIN_OPSET} or newer (import with { opset: ${OPSET} })`,
+    );
+  }
   const lossInfo = g.info(loss);
   if (numel(lossInfo.shape) !== 1) {
     throw new AutodiffError(

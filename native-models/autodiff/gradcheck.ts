@@ -32,6 +32,8 @@ export interface GradCheckResult {
   /** Directional derivative along a random direction: analytic vs numeric, relative. */
   directionalError: number;
   worst: { input: string; index: number; analytic: number; numeric: number } | undefined;
+  /** Largest |analytic gradient| over all inputs: a check of all-zero gradients proves little. */
+  maxAbsGradient: number;
 }
 
 type FloatArray = Float32Array | Float64Array;
@@ -88,12 +90,14 @@ export async function checkGradients(
 
   const rng = new Rng(options.seed ?? 3);
   let maxError = 0;
+  let maxAbsGradient = 0;
   let worst: GradCheckResult['worst'];
   for (const [k, w] of wrt.entries()) {
     const a = analytic[outNames[k]].data as FloatArray;
     const base = feeds[w] as FloatArray;
     let scale = 0;
     for (const v of a) scale = Math.max(scale, Math.abs(v));
+    maxAbsGradient = Math.max(maxAbsGradient, scale);
     const count = Math.min(base.length, options.entries ?? 12);
     const indices =
       count >= base.length
@@ -133,7 +137,7 @@ export async function checkGradients(
     Math.abs(analyticDirectional - numericDirectional) /
     Math.max(1, Math.abs(analyticDirectional), Math.abs(numericDirectional));
   await session.release();
-  return { maxError, directionalError, worst };
+  return { maxError, directionalError, worst, maxAbsGradient };
 }
 
 function ortType(dtype: DType): 'float32' | 'float64' | 'int64' | 'int32' | 'bool' | 'uint8' {

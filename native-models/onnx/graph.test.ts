@@ -87,6 +87,23 @@ describe('Graph', () => {
     expect(g.constValue(doubled)).toEqual([8]);
   });
 
+  it('folds Shape chains into constants and prunes dead nodes, computing the same', async () => {
+    const g = new Graph();
+    const x = g.input('x', [2, 3, 4]);
+    const shape = g.op1('Shape', [x]);
+    const batch = g.op1('Gather', [shape, g.ints([0])], { axis: 0 });
+    const target = g.op1('Concat', [batch, g.ints([-1])], { axis: 0 });
+    const y = g.op1('Reshape', [g.op1('Relu', [x]), target]);
+    g.op1('Neg', [x]); // dead
+    g.output(y, 'y');
+    const feeds = { x: new ort.Tensor('float32', Float32Array.from({ length: 24 }, (_, i) => i - 12), [2, 3, 4]) };
+    const before = await run(g, feeds);
+    expect(g.foldConstants()).toBe(4); // Shape, Gather, Concat and the dead Neg
+    expect(g.nodes.map((n) => n.opType)).toEqual(['Relu', 'Reshape', 'Identity']);
+    const after = await run(g, feeds);
+    expect(Array.from(after.y.data as Float32Array)).toEqual(Array.from(before.y.data as Float32Array));
+  });
+
   it('writes INT, FLOAT, INTS, FLOATS and STRING attributes with the right types', () => {
     const g = new Graph();
     const x = g.input('x', [1, 4, 2, 2]);

@@ -122,6 +122,7 @@ export class Graph {
   /** Model-level metadata written into ModelProto.metadata_props. */
   readonly metadata = new Map<string, string>();
   private readonly constCache = new Map<string, string>();
+  private readonly nodeNames = new Set<string>();
   private counter = 0;
 
   constructor({ name = 'graph', opset = OPSET, floatType = 'float32' as DType } = {}) {
@@ -237,7 +238,10 @@ export class Graph {
       this.declare(o, meta);
       if (value !== undefined) this.constValues.set(o, value);
     });
-    const name = options.name ?? `${opType}_${this.nodes.length}`;
+    let name = options.name ?? `${opType}_${this.nodes.length}`;
+    // node names must be unique in ONNX; imported graphs may already use our generated ones
+    while (this.nodeNames.has(name)) name = `${options.name ?? opType}_${this.nodes.length}_${this.counter++}`;
+    this.nodeNames.add(name);
     this.nodes.push({ opType, domain, name, inputs: [...inputs], outputs, attrs });
     return outputs;
   }

@@ -17,10 +17,15 @@ import { dtypeFromCode } from './dtype.js';
 export interface ImportOptions {
   /** Sizes for inputs whose shapes are symbolic or to override; by input name. */
   inputShapes?: Record<string, readonly number[]>;
+  /**
+   * Opset of the resulting graph (default: the model's own). Training and composition want the
+   * project's OPSET: nodes are then upgraded where their form changed.
+   */
+  opset?: number;
 }
 
 export function importModel(model: ModelProto, options: ImportOptions = {}): Graph {
-  const g = new Graph({ name: model.graph.name || 'imported', opset: sourceOpset(model) });
+  const g = new Graph({ name: model.graph.name || 'imported', opset: options.opset ?? sourceOpset(model) });
   for (const { key, value } of model.metadataProps) g.metadata.set(key, value);
   const { outputs } = importInto(g, model, { inputShapes: options.inputShapes ?? {} });
   for (const name of Object.values(outputs)) g.output(name);
@@ -169,6 +174,16 @@ function upgradeNode(
     inputs[position] = g.ints(v as number[]);
     attrs[attr] = undefined; // undefined attributes are not written
   };
+  if (from < 13 && to >= 13 && (opType === 'Softmax' || opType === 'LogSoftmax' || opType === 'Hardmax')) {
+    // before 13 the input was coerced to 2-D at `axis` (default 1); the same only when that is the last axis
+    const rank = g.shape(inputs[0]).length;
+    const raw = typeof attrs.axis === 'number' ? attrs.axis : 1;
+    const axis = raw < 0 ? raw + rank : raw;
+    if (axis !== rank - 1) {
+      throw new GraphError(`${opType} before opset 13 over axes ${axis}..${rank - 1} cannot be upgraded; import it at its own opset`);
+    }
+    attrs.axis = axis;
+  }
   if (from < 13 && to >= 13) {
     if (opType === 'ReduceSum' || opType === 'Squeeze' || opType === 'Unsqueeze') moveToInput('axes', 1);
     if (opType === 'Split') moveToInput('split', 1);

@@ -1,2 +1,623 @@
-/** Gradient rules: conv ops (being written). */
-export {};
+/**
+ * Gradient rules of convolutions and pools: Conv, ConvTranspose (2-D, and 1-D through a unit
+ * height), MaxPool, AveragePool, GlobalAveragePool.
+ *
+ * TIMINGS (placeholder, filled in below once measured).
+ */
+import { AutodiffError, registerRule, type RuleContext } from '../backward.js';
+import type { Graph, GraphNode } from '../../onnx/graph.js';
+import { numel } from '../../onnx/dtype.js';
+
+/**
+ * A 2-D convolution y = conv(x, w) as the gradient formulations see it:
+ * x [n, c, h, w], w [m, c / group, kernel], y [n, m, ho, wo].
+ */
+export interface ConvGeometry {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  m: number;
+  ho: number;
+  wo: number;
+  group: number;
+  kernel: [number, number];
+  strides: [number, number];
+  dilations: [number, number];
+  /** [top, left, bottom, right] */
+  pads: [number, number, number, number];
+}
+
+/**
+ * How dW is built.
+ * - 'taps': per kernel tap, a Slice of the padded x and one batched MatMul with gy (MatMul with a
+ *   transposed operand, which ORT fuses); the taps are stacked and summed over the batch.
+ * - 'taps-gemm': the same on x and gy transposed to channels-first ([c, n*ho*wo]), so each tap is
+ *   one Gemm whose inner dimension spans the whole batch.
+ * - 'unfold': all patches at once by a Conv of x (one channel per image-channel) with a constant
+ *   one-hot kernel, then one batched MatMul. Float32 only (ORT has no float64 Conv).
+ * - 'conv': the textbook Conv of x^T with gy^T as kernel (dilation = stride); kept for reference.
+ */
+export type WeightGradMethod = 'taps' | 'taps-gemm' | 'unfold' | 'conv';
+
+/**
+ * How dX is built.
+ * - 'matmul': 1x1, stride 1, no padding, one group: W^T gy as one MatMul.
+ * - 'flipped-conv': stride 1: a Conv of gy with the spatially flipped, transposed kernel.
+ * - 'conv-transpose': ConvTranspose of gy with W (explicit pads and output_padding).
+ */
+export type InputGradMethod = 'matmul' | 'flipped-conv' | 'conv-transpose';
+
+/** The fastest measured dW formulation for a geometry (see the timings above). */
+export function chooseWeightGradMethod(geo: ConvGeometry): WeightGradMethod {
+  const cg = geo.c / geo.group;
+  if (geo.strides[0] !== 1 || geo.strides[1] !== 1) return 'unfold';
+  if (cg === 1 || geo.ho * geo.wo >= 1024) return 'taps';
+  return 'taps-gemm';
+}
+
+/** The fastest measured dX formulation for a geometry (see the timings above). */
+export function chooseInputGradMethod(geo: ConvGeometry): InputGradMethod {
+  const [kh, kw] = geo.kernel;
+  const stride1 = geo.strides[0] === 1 && geo.strides[1] === 1;
+  if (kh === 1 && kw === 1 && stride1 && geo.group === 1 && geo.pads.every((p) => p === 0)) return 'matmul';
+  return stride1 ? 'flipped-conv' : 'conv-transpose';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small graph helpers
+
+const reshape = (g: Graph, x: string, shape: readonly number[]) => g.op1('Reshape', [x, g.ints(shape)]);
+const transpose = (g: Graph, x: string, perm: readonly number[]) => g.op1('Transpose', [x], { perm });
+/** Transposes the last two axes of a tensor of rank `rank`. */
+const swapLast = (g: Graph, x: string, rank: number) =>
+  transpose(g, x, [...Array(rank - 2).keys(), rank - 1, rank - 2]);
+const reduceSum = (g: Graph, x: string, axes: readonly number[], keepdims = 0) =>
+  g.op1('ReduceSum', [x, g.ints(axes)], { keepdims });
+
+/** Stacks same-shaped tensors on a new last axis (a single tensor gets a unit axis). */
+function stackLast(g: Graph, parts: string[]): string {
+  const unsqueezed = parts.map((p) => g.op1('Unsqueeze', [p, g.ints([-1])]));
+  return unsqueezed.length === 1 ? unsqueezed[0] : g.op1('Concat', unsqueezed, { axis: -1 });
+}
+
+function attrInts(node: GraphNode, key: string, fallback: number[]): number[] {
+  const v = node.attrs[key];
+  if (v === undefined) return fallback;
+  if (Array.isArray(v) && v.every((e) => typeof e === 'number')) return v as number[];
+  throw new AutodiffError(`attribute '${key}' must be a list of integers`);
+}
+
+function attrInt(node: GraphNode, key: string, fallback: number): number {
+  const v = node.attrs[key];
+  if (v === undefined) return fallback;
+  if (typeof v === 'number') return v;
+  throw new AutodiffError(`attribute '${key}' must be an integer`);
+}
+
+/**
+ * Explicit [begin..., end...] pads of a Conv/pool along `spatial` axes, resolving auto_pad from the
+ * output sizes the IR inferred (the same rule as shape inference: SAME_UPPER puts the extra one at
+ * the end).
+ */
+function resolvePads(
+  node: GraphNode,
+  inSizes: number[],
+  outSizes: number[],
+  kernel: number[],
+  strides: number[],
+  dilations: number[],
+): number[] {
+  const sp = inSizes.length;
+  const autoPad = node.attrs.auto_pad ?? 'NOTSET';
+  if (autoPad === 'NOTSET') return attrInts(node, 'pads', Array<number>(2 * sp).fill(0));
+  if (autoPad === 'VALID') return Array<number>(2 * sp).fill(0);
+  if (autoPad !== 'SAME_UPPER' && autoPad !== 'SAME_LOWER')
+    throw new AutodiffError(`unknown auto_pad '${String(autoPad)}'`);
+  const pads = Array<number>(2 * sp).fill(0);
+  for (let i = 0; i < sp; i++) {
+    const total = Math.max(0, (outSizes[i] - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - inSizes[i]);
+    const small = Math.floor(total / 2);
+    pads[i] = autoPad === 'SAME_UPPER' ? small : total - small;
+    pads[i + sp] = total - pads[i];
+  }
+  return pads;
+}
+
+/** Spatial attributes of a 1-D op lifted to 2-D by a unit height (identity for 2-D). */
+function lift2d(values: number[], unit: number): [number, number] {
+  if (values.length === 1) return [unit, values[0]];
+  if (values.length === 2) return [values[0], values[1]];
+  throw new AutodiffError(`only 1-D and 2-D ops are supported, got ${values.length} spatial axes`);
+}
+
+function liftPads(pads: number[]): [number, number, number, number] {
+  if (pads.length === 2) return [0, pads[0], 0, pads[1]];
+  if (pads.length === 4) return [pads[0], pads[1], pads[2], pads[3]];
+  throw new AutodiffError(`only 1-D and 2-D ops are supported, got pads [${pads.join(', ')}]`);
+}
+
+/** A rank-3 tensor [n, c, l] viewed as [n, c, 1, l]; rank 4 as is. */
+function to4d(g: Graph, x: string): string {
+  const s = g.shape(x);
+  return s.length === 3 ? reshape(g, x, [s[0], s[1], 1, s[2]]) : x;
+}
+
+/** The geometry of a Conv node (x, w, y given; 1-D convs are lifted to 2-D). */
+function convNodeGeometry(g: Graph, node: GraphNode): ConvGeometry {
+  const [x, w] = node.inputs;
+  const xs = g.shape(x);
+  const ws = g.shape(w);
+  const ys = g.shape(node.outputs[0]);
+  const sp = xs.length - 2;
+  const kernel = ws.slice(2);
+  const strides = attrInts(node, 'strides', Array<number>(sp).fill(1));
+  const dilations = attrInts(node, 'dilations', Array<number>(sp).fill(1));
+  const pads = resolvePads(node, xs.slice(2), ys.slice(2), kernel, strides, dilations);
+  const [h, wd] = lift2d(xs.slice(2), 1);
+  const [ho, wo] = lift2d(ys.slice(2), 1);
+  return {
+    n: xs[0],
+    c: xs[1],
+    h,
+    w: wd,
+    m: ws[0],
+    ho,
+    wo,
+    group: attrInt(node, 'group', 1),
+    kernel: lift2d(kernel, 1),
+    strides: lift2d(strides, 1),
+    dilations: lift2d(dilations, 1),
+    pads: liftPads(pads),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// dW formulations
+
+/**
+ * Zero-pads x (whose spatial axes are `axes`) by the conv's leading pads and by as many trailing
+ * rows/columns as the last tap reaches (trailing pads no window uses are skipped).
+ */
+function padForTaps(g: Graph, x: string, geo: ConvGeometry, axes: [number, number]): string {
+  const [pt, pl] = geo.pads;
+  const [kh, kw] = geo.kernel;
+  const [sh, sw] = geo.strides;
+  const [dh, dw] = geo.dilations;
+  const endH = Math.max(0, (geo.ho - 1) * sh + (kh - 1) * dh + 1 - pt - geo.h);
+  const endW = Math.max(0, (geo.wo - 1) * sw + (kw - 1) * dw + 1 - pl - geo.w);
+  if (pt === 0 && pl === 0 && endH === 0 && endW === 0) return x;
+  const rank = g.shape(x).length;
+  const pads = Array<number>(2 * rank).fill(0);
+  pads[axes[0]] = pt;
+  pads[axes[1]] = pl;
+  pads[rank + axes[0]] = endH;
+  pads[rank + axes[1]] = endW;
+  return g.op1('Pad', [x, g.ints(pads)]);
+}
+
+/** One strided Slice per kernel tap (row-major over the kernel): each [.., ho, wo] on `axes`. */
+function tapSlices(g: Graph, xp: string, geo: ConvGeometry, axes: [number, number]): string[] {
+  const [kh, kw] = geo.kernel;
+  const [sh, sw] = geo.strides;
+  const [dh, dw] = geo.dilations;
+  const xs = g.shape(xp);
+  const out: string[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      const starts = [i * dh, j * dw];
+      const ends = [i * dh + (geo.ho - 1) * sh + 1, j * dw + (geo.wo - 1) * sw + 1];
+      const whole =
+        starts[0] === 0 && starts[1] === 0 && sh === 1 && sw === 1 && ends[0] === xs[axes[0]] && ends[1] === xs[axes[1]];
+      out.push(
+        whole
+          ? xp
+          : g.op1('Slice', [xp, g.ints(starts), g.ints(ends), g.ints(axes), g.ints([sh, sw])]),
+      );
+    }
+  }
+  return out;
+}
+
+const unfoldKernels = new WeakMap<Graph, Map<string, string>>();
+
+/** A constant [kh*kw, 1, kh, kw] kernel whose output channel t picks kernel tap t. */
+function oneHotKernel(g: Graph, kh: number, kw: number, dtype: 'float32' | 'float64'): string {
+  let cache = unfoldKernels.get(g);
+  if (!cache) unfoldKernels.set(g, (cache = new Map()));
+  const key = `${kh}x${kw}:${dtype}`;
+  let name = cache.get(key);
+  if (!name) {
+    const kk = kh * kw;
+    const data = dtype === 'float64' ? new Float64Array(kk * kk) : new Float32Array(kk * kk);
+    for (let t = 0; t < kk; t++) data[t * kk + t] = 1;
+    name = g.initializer(g.fresh('unfold_kernel'), data, [kk, 1, kh, kw], dtype);
+    cache.set(key, name);
+  }
+  return name;
+}
+
+/**
+ * dW [m, c / group, kh, kw] of y = conv(x, w) given x and gy = dL/dy.
+ * `method` defaults to the fastest measured one for the geometry.
+ */
+export function convWeightGradient(
+  g: Graph,
+  geo: ConvGeometry,
+  x: string,
+  gy: string,
+  method: WeightGradMethod = chooseWeightGradMethod(geo),
+): string {
+  const { n, c, m, group } = geo;
+  const [kh, kw] = geo.kernel;
+  const cg = c / group;
+  const mg = m / group;
+  const l = geo.ho * geo.wo;
+  const wShape = [m, cg, kh, kw];
+  // Grouped convs carry a group axis right after the batch axis.
+  const lead = group > 1 ? [n, group] : [n];
+
+  switch (method) {
+    case 'taps': {
+      const gy3 = reshape(g, gy, [...lead, mg, l]);
+      const rank = lead.length + 2;
+      const parts = tapSlices(g, padForTaps(g, x, geo, [2, 3]), geo, [2, 3]).map((t) => {
+        const t3 = reshape(g, t, [...lead, cg, l]);
+        // One input channel per group (depthwise): a broadcast product, no 1-column MatMul.
+        if (cg === 1) return reduceSum(g, g.op1('Mul', [gy3, t3]), [0, rank - 1]);
+        return g.op1('MatMul', [gy3, swapLast(g, t3, rank)]);
+      });
+      const stacked = stackLast(g, parts);
+      return reshape(g, cg === 1 ? stacked : reduceSum(g, stacked, [0]), wShape);
+    }
+    case 'taps-gemm': {
+      const xt = transpose(g, x, [1, 0, 2, 3]);
+      const nl = n * l;
+      const gyt = reshape(g, transpose(g, gy, [1, 0, 2, 3]), group > 1 ? [group, mg, nl] : [m, nl]);
+      const parts = tapSlices(g, padForTaps(g, xt, geo, [2, 3]), geo, [2, 3]).map((t) =>
+        group > 1
+          ? g.op1('MatMul', [gyt, swapLast(g, reshape(g, t, [group, cg, nl]), 3)])
+          : g.op1('Gemm', [gyt, reshape(g, t, [c, nl])], { transB: 1 }),
+      );
+      return reshape(g, stackLast(g, parts), wShape);
+    }
+    case 'unfold': {
+      const dtype = g.dtype(x);
+      if (dtype !== 'float32' && dtype !== 'float64') throw new AutodiffError(`unfold needs a float input, not ${dtype}`);
+      const kk = kh * kw;
+      const patches = g.op1('Conv', [reshape(g, x, [n * c, 1, geo.h, geo.w]), oneHotKernel(g, kh, kw, dtype)], {
+        kernel_shape: [kh, kw],
+        strides: geo.strides,
+        dilations: geo.dilations,
+        pads: geo.pads,
+      });
+      const rank = lead.length + 2;
+      const p3 = reshape(g, patches, [...lead, cg * kk, l]);
+      const prod = g.op1('MatMul', [reshape(g, gy, [...lead, mg, l]), swapLast(g, p3, rank)]);
+      return reshape(g, reduceSum(g, prod, [0]), wShape);
+    }
+    case 'conv': {
+      // dW[m, c, i, j] = sum_{n,u,v} gy[n, m, u, v] xpad[n, c, s u + d i, s v + d j]: a Conv over
+      // x^T (channels as batch, batch as channels) with gy^T as kernel and dilation = stride.
+      if (group !== 1) throw new AutodiffError("the 'conv' dW formulation handles one group only");
+      const [sh, sw] = geo.strides;
+      const [dh, dw] = geo.dilations;
+      const [pt, pl] = geo.pads;
+      // The output must be exactly kh x kw: crop or pad x at the end to the extent the windows use.
+      const endH = (geo.ho - 1) * sh + (kh - 1) * dh + 1 - pt - geo.h;
+      const endW = (geo.wo - 1) * sw + (kw - 1) * dw + 1 - pl - geo.w;
+      let xt = transpose(g, x, [1, 0, 2, 3]);
+      if (endH < 0 || endW < 0) {
+        xt = g.op1('Slice', [
+          xt,
+          g.ints([0, 0]),
+          g.ints([geo.h + Math.min(0, endH), geo.w + Math.min(0, endW)]),
+          g.ints([2, 3]),
+        ]);
+      }
+      const r = g.op1('Conv', [xt, transpose(g, gy, [1, 0, 2, 3])], {
+        strides: geo.dilations,
+        dilations: geo.strides,
+        pads: [pt, pl, Math.max(0, endH), Math.max(0, endW)],
+      });
+      return transpose(g, r, [1, 0, 2, 3]);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// dX formulations
+
+/** dX [n, c, h, w] of y = conv(x, w) given w and gy. */
+export function convInputGradient(
+  g: Graph,
+  geo: ConvGeometry,
+  w: string,
+  gy: string,
+  method: InputGradMethod = chooseInputGradMethod(geo),
+): string {
+  const { n, c, m, group } = geo;
+  const [kh, kw] = geo.kernel;
+  const [sh, sw] = geo.strides;
+  const [dh, dw] = geo.dilations;
+  const [pt, pl, pb, pr] = geo.pads;
+  const cg = c / group;
+  const mg = m / group;
+
+  switch (method) {
+    case 'matmul': {
+      if (kh !== 1 || kw !== 1 || sh !== 1 || sw !== 1 || group !== 1 || geo.pads.some((p) => p !== 0))
+        throw new AutodiffError("the 'matmul' dX formulation needs a 1x1, stride-1, unpadded, one-group conv");
+      const wt = transpose(g, reshape(g, w, [m, c]), [1, 0]);
+      const dx = g.op1('MatMul', [wt, reshape(g, gy, [n, m, geo.ho * geo.wo])]);
+      return reshape(g, dx, [n, c, geo.h, geo.w]);
+    }
+    case 'flipped-conv': {
+      if (sh !== 1 || sw !== 1) throw new AutodiffError("the 'flipped-conv' dX formulation needs stride 1");
+      // dx[t] = sum_i gy[t + p - d i] w[i]: a stride-1 Conv of gy with the flipped kernel, whose
+      // input/output channels swap within each group.
+      let wf =
+        group === 1
+          ? transpose(g, w, [1, 0, 2, 3])
+          : reshape(g, transpose(g, reshape(g, w, [group, mg, cg, kh, kw]), [0, 2, 1, 3, 4]), [c, mg, kh, kw]);
+      const flipAxes = [kh > 1 ? 2 : -1, kw > 1 ? 3 : -1].filter((a) => a >= 0);
+      if (flipAxes.length > 0) {
+        wf = g.op1('Slice', [
+          wf,
+          g.ints(flipAxes.map(() => -1)),
+          g.ints(flipAxes.map((a) => -(a === 2 ? kh : kw) - 1)),
+          g.ints(flipAxes),
+          g.ints(flipAxes.map(() => -1)),
+        ]);
+      }
+      // Pads (k-1)d - p; a negative one (padding wider than the kernel) crops gy instead.
+      const begin = [(kh - 1) * dh - pt, (kw - 1) * dw - pl];
+      const end = [(kh - 1) * dh - pb, (kw - 1) * dw - pr];
+      let src = gy;
+      if ([...begin, ...end].some((p) => p < 0)) {
+        src = g.op1('Slice', [
+          gy,
+          g.ints([Math.max(0, -begin[0]), Math.max(0, -begin[1])]),
+          g.ints([geo.ho - Math.max(0, -end[0]), geo.wo - Math.max(0, -end[1])]),
+          g.ints([2, 3]),
+        ]);
+      }
+      return g.op1('Conv', [src, wf], {
+        kernel_shape: [kh, kw],
+        dilations: geo.dilations,
+        group,
+        pads: [...begin, ...end].map((p) => Math.max(0, p)),
+      });
+    }
+    case 'conv-transpose': {
+      // Rows the forward windows never reached (floor division by the stride) come back as output_padding.
+      const outputPadding = [
+        geo.h - ((geo.ho - 1) * sh + (kh - 1) * dh + 1 - pt - pb),
+        geo.w - ((geo.wo - 1) * sw + (kw - 1) * dw + 1 - pl - pr),
+      ];
+      return g.op1('ConvTranspose', [gy, w], {
+        kernel_shape: [kh, kw],
+        strides: geo.strides,
+        dilations: geo.dilations,
+        group,
+        pads: geo.pads,
+        output_padding: outputPadding.some((p) => p !== 0) ? outputPadding : undefined,
+      });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules
+
+/** Sum of gy over every axis but the channel axis: the gradient of a per-channel bias. */
+const biasGradient = (g: Graph, gy: string) =>
+  reduceSum(
+    g,
+    gy,
+    g.shape(gy).flatMap((_, i) => (i === 1 ? [] : [i])),
+  );
+
+registerRule('Conv', (ctx: RuleContext) => {
+  const { g, node, needs } = ctx;
+  const [gy] = ctx.gradOutputs;
+  if (gy === undefined) return [];
+  const [x, w] = node.inputs;
+  const geo = convNodeGeometry(g, node);
+  const gy4 = to4d(g, gy);
+  const dx = needs[0] ? reshape(g, convInputGradient(g, geo, to4d(g, w), gy4), g.shape(x)) : undefined;
+  const dw = needs[1] ? reshape(g, convWeightGradient(g, geo, to4d(g, x), gy4), g.shape(w)) : undefined;
+  const db = needs[2] ? biasGradient(g, gy) : undefined;
+  return [dx, dw, db];
+});
+
+/**
+ * ConvTranspose is the adjoint of a Conv from its output space to its input space with the same
+ * weight: y = convT(x, w) means <y, gy> = <x, conv(gy, w)>. So dX = conv(gy, w) (a forward Conv)
+ * and dW is that Conv's weight gradient with gy as its input and x as its output gradient.
+ */
+registerRule('ConvTranspose', (ctx: RuleContext) => {
+  const { g, node, needs } = ctx;
+  const [gy] = ctx.gradOutputs;
+  if (gy === undefined) return [];
+  const [x, w] = node.inputs;
+  const xs = g.shape(x);
+  const ws = g.shape(w);
+  const ys = g.shape(node.outputs[0]);
+  const sp = xs.length - 2;
+  const group = attrInt(node, 'group', 1);
+  const kernel = ws.slice(2);
+  const strides = attrInts(node, 'strides', Array<number>(sp).fill(1));
+  const dilations = attrInts(node, 'dilations', Array<number>(sp).fill(1));
+  const autoPad = node.attrs.auto_pad ?? 'NOTSET';
+  if (autoPad !== 'NOTSET' && autoPad !== 'VALID')
+    throw new AutodiffError(`ConvTranspose with auto_pad ${String(autoPad)} is not supported`);
+  let pads = autoPad === 'VALID' ? Array<number>(2 * sp).fill(0) : attrInts(node, 'pads', Array<number>(2 * sp).fill(0));
+  const outputShape = node.attrs.output_shape === undefined ? undefined : attrInts(node, 'output_shape', []);
+  if (outputShape) {
+    // As onnxruntime places the padding an output_shape implies: the larger half first.
+    const outputPadding = attrInts(node, 'output_padding', Array<number>(sp).fill(0));
+    pads = Array<number>(2 * sp).fill(0);
+    for (let i = 0; i < sp; i++) {
+      const total =
+        strides[i] * (xs[2 + i] - 1) + outputPadding[i] + (kernel[i] - 1) * dilations[i] + 1 - outputShape[i];
+      pads[i] = total - Math.floor(total / 2);
+      pads[i + sp] = Math.floor(total / 2);
+    }
+  }
+  const [h, wd] = lift2d(ys.slice(2), 1);
+  const [ho, wo] = lift2d(xs.slice(2), 1);
+  // The adjoint Conv maps gy [n, c_out, ...] to x-space [n, c_in, ...] with w [c_in, c_out/group, ...].
+  const geo: ConvGeometry = {
+    n: ys[0],
+    c: ys[1],
+    h,
+    w: wd,
+    m: xs[1],
+    ho,
+    wo,
+    group,
+    kernel: lift2d(kernel, 1),
+    strides: lift2d(strides, 1),
+    dilations: lift2d(dilations, 1),
+    pads: liftPads(pads),
+  };
+  const gy4 = to4d(g, gy);
+  const dx = needs[0]
+    ? reshape(
+        g,
+        g.op1('Conv', [gy4, to4d(g, w)], {
+          kernel_shape: geo.kernel,
+          strides: geo.strides,
+          dilations: geo.dilations,
+          group,
+          pads: geo.pads,
+        }),
+        xs,
+      )
+    : undefined;
+  const dw = needs[1] ? reshape(g, convWeightGradient(g, geo, gy4, to4d(g, x)), ws) : undefined;
+  const db = needs[2] ? biasGradient(g, gy) : undefined;
+  return [dx, dw, db];
+});
+
+/**
+ * MaxPool routes each output's gradient to the input element its window picked: the Indices
+ * output (flat positions over the whole [n, c, ...] tensor, storage_order 0) scatters gy back with
+ * ScatterElements(reduction 'add'), so overlapping windows add up. Ties go to the one element
+ * onnxruntime's Indices name (the first maximum in the window), as in PyTorch, and not to all tied
+ * elements as an Equal(x, y) mask would. When the node does not output Indices the rule recomputes
+ * them with a second MaxPool.
+ */
+registerRule('MaxPool', (ctx: RuleContext) => {
+  const { g, node } = ctx;
+  const [gy] = ctx.gradOutputs;
+  if (gy === undefined) return [];
+  const x = node.inputs[0];
+  const xs = g.shape(x);
+  const ownIndices =
+    node.outputs.length > 1 && node.outputs[1] !== '' && attrInt(node, 'storage_order', 0) === 0;
+  const indices = ownIndices
+    ? node.outputs[1]
+    : g.op('MaxPool', [x], { ...node.attrs, storage_order: 0 }, { count: 2 })[1];
+  const zeros = g.op1('Expand', [g.scalar(0, g.dtype(gy)), g.ints([numel(xs)])]);
+  const flat = g.op1('ScatterElements', [zeros, reshape(g, indices, [-1]), reshape(g, gy, [-1])], {
+    axis: 0,
+    reduction: 'add',
+  });
+  return [reshape(g, flat, xs)];
+});
+
+/**
+ * Divisors of an AveragePool along one axis: how many elements each output window averages
+ * (padding counts only with count_include_pad, and never the overhang of a ceil_mode window).
+ */
+function poolDivisors(
+  size: number,
+  out: number,
+  k: number,
+  s: number,
+  d: number,
+  padBegin: number,
+  padEnd: number,
+  includePad: boolean,
+): number[] {
+  const lo = includePad ? -padBegin : 0;
+  const hi = includePad ? size + padEnd : size;
+  return Array.from({ length: out }, (_, u) => {
+    let count = 0;
+    for (let i = 0; i < k; i++) {
+      const p = u * s - padBegin + i * d;
+      if (p >= lo && p < hi) count++;
+    }
+    return count;
+  });
+}
+
+/**
+ * AveragePool spreads gy / divisor uniformly over each window. Windows that tile the input exactly
+ * (kernel = stride, no padding) are an Expand; other pools are a ConvTranspose with a ones kernel
+ * over one image-channel at a time, after dividing gy by a constant of per-window divisors.
+ */
+registerRule('AveragePool', (ctx: RuleContext) => {
+  const { g, node } = ctx;
+  const [gy] = ctx.gradOutputs;
+  if (gy === undefined) return [];
+  const x = node.inputs[0];
+  const xs = g.shape(x);
+  const ys = g.shape(gy);
+  if (xs.length !== 4) throw new AutodiffError('only 2-D AveragePool is supported');
+  const [n, c, h, w] = xs;
+  const [, , ho, wo] = ys;
+  const kernel = attrInts(node, 'kernel_shape', []);
+  const strides = attrInts(node, 'strides', [1, 1]);
+  const dilations = attrInts(node, 'dilations', [1, 1]);
+  const pads = resolvePads(node, [h, w], [ho, wo], kernel, strides, dilations);
+  const includePad = attrInt(node, 'count_include_pad', 0) === 1;
+  const dtype = g.dtype(gy);
+  const [kh, kw] = kernel;
+
+  const tiles =
+    kh === strides[0] && kw === strides[1] && dilations.every((d) => d === 1) && pads.every((p) => p === 0);
+  if (tiles && ho * kh === h && wo * kw === w) {
+    const scaled = g.op1('Mul', [reshape(g, gy, [n, c, ho, 1, wo, 1]), g.scalar(1 / (kh * kw), dtype)]);
+    return [reshape(g, g.op1('Expand', [scaled, g.ints([n, c, ho, kh, wo, kw])]), xs)];
+  }
+
+  const rows = poolDivisors(h, ho, kh, strides[0], dilations[0], pads[0], pads[2], includePad);
+  const cols = poolDivisors(w, wo, kw, strides[1], dilations[1], pads[1], pads[3], includePad);
+  const inverse = rows.flatMap((r) => cols.map((q) => 1 / (r * q)));
+  const uniform = inverse.every((v) => v === inverse[0]);
+  const weights = uniform
+    ? g.scalar(inverse[0], dtype)
+    : g.initializer(
+        g.fresh('avgpool_inverse_divisors'),
+        dtype === 'float64' ? Float64Array.from(inverse) : Float32Array.from(inverse),
+        [ho, wo],
+        dtype,
+      );
+  const scaled = reshape(g, g.op1('Mul', [gy, weights]), [n * c, 1, ho, wo]);
+  // The transposed conv reaches (ho-1)s + span - pad_begin rows; trim the rest with an end pad, or
+  // extend to h with output_padding when the forward windows stopped short of the input's end.
+  const endPads = [0, 1].map(
+    (i) => (ys[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - pads[i] - xs[2 + i],
+  );
+  const ones = g.scalar(1, dtype, [1, 1, kh, kw]);
+  const spread = g.op1('ConvTranspose', [scaled, ones], {
+    kernel_shape: [kh, kw],
+    strides,
+    dilations,
+    pads: [pads[0], pads[1], Math.max(0, endPads[0]), Math.max(0, endPads[1])],
+    output_padding: endPads.some((p) => p < 0) ? endPads.map((p) => Math.max(0, -p)) : undefined,
+  });
+  return [reshape(g, spread, xs)];
+});
+
+registerRule('GlobalAveragePool', (ctx: RuleContext) => {
+  const { g, node } = ctx;
+  const [gy] = ctx.gradOutputs;
+  if (gy === undefined) return [];
+  const xs = g.shape(node.inputs[0]);
+  const count = numel(xs.slice(2));
+  return [g.op1('Expand', [g.op1('Mul', [gy, g.scalar(1 / count, g.dtype(gy))]), g.ints(xs)])];
+});

@@ -94,15 +94,18 @@ function extremumReduction(opType: string): void {
 extremumReduction('ReduceMax');
 extremumReduction('ReduceMin');
 
-/** The axis of Softmax / LogSoftmax (opset 13+: one axis, default -1). */
+/**
+ * The axes Softmax / LogSoftmax normalize over: opset 13+ one axis (default -1); before 13 the
+ * input is coerced to 2-D at `axis` (default 1), i.e. every axis from `axis` on.
+ */
 function softmaxAxis(ctx: RuleContext): string {
   const { g, node } = ctx;
+  const rank = g.shape(node.inputs[0]).length;
   if (g.opset < 13) {
-    throw new Error(
-      `${node.opType} before opset 13 (input coerced to 2-D) is not supported; graph opset ${g.opset}`,
-    );
+    const axis = normalizeAxis(numberAttr(node, 'axis', 1), rank);
+    return g.ints(Array.from({ length: rank - axis }, (_, i) => axis + i));
   }
-  return g.ints([normalizeAxis(numberAttr(node, 'axis', -1), g.shape(node.inputs[0]).length)]);
+  return g.ints([normalizeAxis(numberAttr(node, 'axis', -1), rank)]);
 }
 
 // y = softmax x: dx = y (gy - sum(gy y))
