@@ -9,8 +9,9 @@ import { parseArgs } from 'node:util';
 import { formatTable, writeFigures, type BenchSuite, type Figure } from './figures.js';
 import { textToImageSuite } from './text-to-image.bench.js';
 import { autodiffSuite } from './autodiff.bench.js';
+import { mspSuite } from './msp.bench.js';
 
-const SUITES: BenchSuite[] = [textToImageSuite, autodiffSuite];
+const SUITES: BenchSuite[] = [textToImageSuite, autodiffSuite, mspSuite];
 
 async function run(): Promise<void> {
   const { values } = parseArgs({ options: { only: { type: 'string' } } });

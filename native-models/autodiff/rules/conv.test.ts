@@ -40,7 +40,9 @@ async function checkConv({ op = 'Conv', x: xs, w: ws, attrs, bias = true }: Conv
   const loss = weightedSum(g, y);
   const feeds: Record<string, Float32Array> = { x: randn(xs, 1), w: randn(ws, 2) };
   if (b) feeds.b = randn([outChannels], 3);
-  return checkGradients(g, loss, b ? [x, w, b] : [x, w], feeds);
+  const r = await checkGradients(g, loss, b ? [x, w, b] : [x, w], feeds);
+  console.log("ERR", op, JSON.stringify(attrs), r.maxError.toExponential(2), r.directionalError.toExponential(2), JSON.stringify(r.worst));
+  return r;
 }
 
 /** The geometry a Conv node would have, for calling the formulations directly. */
@@ -205,7 +207,9 @@ async function checkPool(
     values = spaced;
   }
   const feed = dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
-  return checkGradients(g, loss, [x], { x: feed }, { step: dtype === 'float64' ? 1e-4 : 1e-2 });
+  const r = await checkGradients(g, loss, [x], { x: feed }, { step: dtype === "float64" ? 1e-4 : 1e-2 });
+  console.log("ERR", op, JSON.stringify(attrs), r.maxError.toExponential(2), r.directionalError.toExponential(2));
+  return r;
 }
 
 describe('pool gradients (finite differences)', () => {
