@@ -12,7 +12,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { createProgress, UsageError } from './terminal.js';
 import { createRandomModel } from '../models/random-model.js';
 import { loadModelFolder, ModelFolderError } from '../models/model-folder.js';
@@ -29,6 +29,10 @@ import {
 import { SCHEDULER_NAMES, type SchedulerName } from '../schedulers/scheduler.js';
 import { readImageFile } from '../image/image.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
+import { resolveScene, serializeGenerationRequest } from '../msp/request.js';
+import { writeExampleScene } from '../msp/example-scenes.js';
+import { encodeRenderPng, prepareScene, renderBaselines } from '../pipelines/render-scene.js';
+import { generateComposite } from '../pipelines/msp.js';
 
 interface Command {
   summary: string;
@@ -160,6 +164,126 @@ const COMMANDS: Record<string, Command> = {
       process.stdout.write(
         `wrote a random-weight model to ${out} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`,
       );
+    },
+  },
+
+  render: {
+    summary:
+      'render a scene file (MSP composite: regions, prompts, pose, scaffold, SAL) and, with --compare, its baselines',
+    usage: 'msp render <scene.json> [--model <dir>] [--out <dir>] [--compare] [--preview-every N] [--json]',
+    options: {
+      ...common,
+      ...runtimeOptions,
+      model: { type: 'string' },
+      out: { type: 'string', short: 'o' },
+      compare: { type: 'boolean' },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
+    },
+    async run(values, positionals) {
+      const scenePath = resolve(onePositional(positionals, 'scene.json'));
+      const modelDir = typeof values.model === 'string' ? values.model : defaultModelDir();
+      if (!modelDir) throw new UsageError(`--model is required: ${EMBEDDED_MODEL_HINT}`);
+      const outDir = resolve(typeof values.out === 'string' ? values.out : dirname(scenePath));
+      if (!existsSync(outDir)) throw new UsageError(`the --out folder ${outDir} does not exist`);
+      const scene = await resolveScene(scenePath);
+      const runtime = makeRuntime(values);
+      try {
+        const sd = await StableDiffusion.load(modelDir, runtime);
+        const progress = createProgress('rendering', {
+          quiet: values.quiet === true || values.json === true,
+        });
+        const controller = new AbortController();
+        const onSigint = () => controller.abort();
+        process.once('SIGINT', onSigint);
+        const started = performance.now();
+        const prepared = await prepareScene(sd, scene);
+        let result;
+        try {
+          result = await generateComposite(sd, {
+            ...prepared.composite,
+            signal: controller.signal,
+            onProgress: ({ step, totalSteps, stage }) => progress.update(step, totalSteps, stage),
+          });
+        } finally {
+          await prepared.sal?.dispose();
+          process.off('SIGINT', onSigint);
+        }
+        progress.done();
+        // write everything only once every render succeeded
+        const stem = `${basename(scenePath, extname(scenePath))}-${prepared.request.seed}`;
+        const outputs: Record<string, Uint8Array | string> = {
+          [`${stem}.png`]: await encodeRenderPng(result.image, prepared.request, sd.name),
+          [`${stem}.json`]: serializeGenerationRequest(prepared.request),
+        };
+        if (values.compare) {
+          const baselines = await renderBaselines(sd, prepared, { signal: controller.signal });
+          for (const [name, r] of Object.entries(baselines)) {
+            outputs[`${stem}-baseline-${name}.png`] = await encodeRenderPng(
+              r.image,
+              prepared.request,
+              sd.name,
+            );
+          }
+        }
+        for (const [name, bytes] of Object.entries(outputs)) await writeFileAtomic(join(outDir, name), bytes);
+        const seconds = (performance.now() - started) / 1000;
+        for (const w of prepared.warnings) process.stderr.write(`warning: ${w}\n`);
+        const files = Object.keys(outputs).map((n) => join(outDir, n));
+        if (values.json) {
+          process.stdout.write(
+            JSON.stringify({
+              files,
+              seconds,
+              unetEvaluations: result.unetEvaluations,
+              salLosses: result.salLosses,
+            }) + '\n',
+          );
+        } else {
+          process.stdout.write(
+            `wrote ${files.join(', ')} (seed ${prepared.request.seed}, ${seconds.toFixed(1)}s)\n`,
+          );
+        }
+      } finally {
+        await runtime.dispose();
+      }
+    },
+  },
+
+  'example-scene': {
+    summary:
+      'write an example scene folder (segment map, prompts, optional pose / scaffold / SAL) to start from',
+    usage:
+      'msp example-scene <dir> [--subjects 1-4] [--pose] [--scaffold color|image] [--sal W] [--size N] [--steps N]',
+    options: {
+      ...common,
+      subjects: { type: 'string' },
+      pose: { type: 'boolean' },
+      scaffold: { type: 'string' },
+      sal: { type: 'string' },
+      size: { type: 'string' },
+      steps: { type: 'string' },
+    },
+    async run(values, positionals) {
+      const dir = onePositional(positionals, 'dir');
+      const subjects =
+        values.subjects === undefined ? 2 : intOption(String(values.subjects), '--subjects', 1);
+      if (subjects > 4) throw new UsageError(`--subjects must be 1 to 4, got ${subjects}`);
+      const scaffold = values.scaffold;
+      if (scaffold !== undefined && scaffold !== 'color' && scaffold !== 'image') {
+        throw new UsageError(`--scaffold must be color or image, got "${String(scaffold)}"`);
+      }
+      const size = values.size === undefined ? 64 : intOption(String(values.size), '--size', 8);
+      const path = await writeExampleScene(dir, {
+        subjects: subjects as 1 | 2 | 3 | 4,
+        width: size,
+        height: size,
+        ...(scaffold ? { scaffold } : {}),
+        ...(values.pose ? { pose: true } : {}),
+        ...(values.sal !== undefined ? { sal: numberOption(String(values.sal), '--sal', 0) } : {}),
+        ...(values.steps !== undefined ? { steps: intOption(String(values.steps), '--steps', 1) } : {}),
+      });
+      process.stdout.write(`wrote ${path}\n`);
     },
   },
 
@@ -398,7 +522,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`msp ${verb}: ${err.message}\nusage: ${command.usage}\n`);
       return 2;
     }
-    if (err instanceof GenerationOptionsError) {
+    if (
+      err instanceof GenerationOptionsError ||
+      ['SceneError', 'SegmentMapError', 'RequestError', 'OpenPoseFormatError'].includes(err.name)
+    ) {
       process.stderr.write(`msp ${verb}: ${err.message}\n`);
       return 2;
     }

@@ -15,6 +15,8 @@ import { dirname, join, resolve } from 'node:path';
 import { ModelBuilder } from '../onnx/layers.js';
 import type { Graph } from '../onnx/graph.js';
 import { buildByteLevelVocab, learnBpeMerges, writeTokenizerFolder } from '../tokenizer/clip-tokenizer.js';
+import { randomSegmentationModel } from '../pipelines/sal.js';
+import { EXAMPLE_SUBJECTS } from '../msp/example-scenes.js';
 
 export interface RandomModelConfig {
   seed: number;
@@ -155,6 +157,11 @@ export async function createRandomModel(
     files.set('unet_controlnet/model.onnx', buildUnet(config, true));
     files.set('unet_controlnet/config.json', json(unetConfig));
   }
+
+  // a segmentation model that knows the example scenes' subjects, so SAL runs end to end
+  const segmentation = randomSegmentationModel(['background', ...EXAMPLE_SUBJECTS], config.seed + 6);
+  files.set('segmentation/model.onnx', segmentation.model);
+  files.set('segmentation/classes.json', segmentation.classesJson);
 
   // 2. Write into a sibling temp folder, then move it into place.
   const staging = `${target}.partial-${process.pid}-${Date.now()}`;

@@ -96,7 +96,13 @@ describe('Graph', () => {
     const y = g.op1('Reshape', [g.op1('Relu', [x]), target]);
     g.op1('Neg', [x]); // dead
     g.output(y, 'y');
-    const feeds = { x: new ort.Tensor('float32', Float32Array.from({ length: 24 }, (_, i) => i - 12), [2, 3, 4]) };
+    const feeds = {
+      x: new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: 24 }, (_, i) => i - 12),
+        [2, 3, 4],
+      ),
+    };
     const before = await run(g, feeds);
     expect(g.foldConstants()).toBe(4); // Shape, Gather, Concat and the dead Neg
     expect(g.nodes.map((n) => n.opType)).toEqual(['Relu', 'Reshape', 'Identity']);

@@ -240,7 +240,8 @@ export class Graph {
     });
     let name = options.name ?? `${opType}_${this.nodes.length}`;
     // node names must be unique in ONNX; imported graphs may already use our generated ones
-    while (this.nodeNames.has(name)) name = `${options.name ?? opType}_${this.nodes.length}_${this.counter++}`;
+    while (this.nodeNames.has(name))
+      name = `${options.name ?? opType}_${this.nodes.length}_${this.counter++}`;
     this.nodeNames.add(name);
     this.nodes.push({ opType, domain, name, inputs: [...inputs], outputs, attrs });
     return outputs;

@@ -180,7 +180,9 @@ function upgradeNode(
     const raw = typeof attrs.axis === 'number' ? attrs.axis : 1;
     const axis = raw < 0 ? raw + rank : raw;
     if (axis !== rank - 1) {
-      throw new GraphError(`${opType} before opset 13 over axes ${axis}..${rank - 1} cannot be upgraded; import it at its own opset`);
+      throw new GraphError(
+        `${opType} before opset 13 over axes ${axis}..${rank - 1} cannot be upgraded; import it at its own opset`,
+      );
     }
     attrs.axis = axis;
   }

@@ -6,7 +6,7 @@
  */
 import { AutodiffError, registerRule, type RuleContext } from '../backward.js';
 import type { Graph, GraphNode } from '../../onnx/graph.js';
-import { numel } from '../../onnx/dtype.js';
+import { numel, type DType } from '../../onnx/dtype.js';
 
 /**
  * A 2-D convolution y = conv(x, w) as the gradient formulations see it:
@@ -36,13 +36,16 @@ export interface ConvGeometry {
  *   one Gemm whose inner dimension spans the whole batch.
  * - 'unfold': all patches at once by a Conv of x (one channel per image-channel) with a constant
  *   one-hot kernel, then one batched MatMul. Float32 only (ORT has no float64 Conv).
+ * - 'gy-taps' (stride 1): the patches are shifted copies of gy instead of x, stacked into one
+ *   [m*kh*kw, h*w] operand per image: much faster when gy has few channels (a conv_out).
  * - 'conv': the textbook Conv of x^T with gy^T as kernel (dilation = stride); kept for reference.
  */
-export type WeightGradMethod = 'taps' | 'taps-gemm' | 'unfold' | 'conv';
+export type WeightGradMethod = 'taps' | 'taps-gemm' | 'unfold' | 'gy-taps' | 'conv';
 
 /**
  * How dX is built.
- * - 'matmul': 1x1, stride 1, no padding, one group: W^T gy as one MatMul.
+ * - 'matmul': 1x1, stride 1, no padding, one group: W^T gy as one MatMul (slower than the 1x1
+ *   Conv that 'flipped-conv' becomes for a 1x1 kernel, so never chosen; kept for reference).
  * - 'flipped-conv': stride 1: a Conv of gy with the spatially flipped, transposed kernel.
  * - 'conv-transpose': ConvTranspose of gy with W (explicit pads and output_padding).
  */
@@ -51,17 +54,21 @@ export type InputGradMethod = 'matmul' | 'flipped-conv' | 'conv-transpose';
 /** The fastest measured dW formulation for a geometry (see the timings above). */
 export function chooseWeightGradMethod(geo: ConvGeometry): WeightGradMethod {
   const cg = geo.c / geo.group;
+  const mg = geo.m / geo.group;
+  const [kh, kw] = geo.kernel;
   if (geo.strides[0] !== 1 || geo.strides[1] !== 1) return 'unfold';
-  if (cg === 1 || geo.ho * geo.wo >= 1024) return 'taps';
-  return 'taps-gemm';
+  if (kh * kw === 1 || cg === 1) return 'taps';
+  if (cg <= 8) return 'unfold';
+  if (3 * mg <= cg) return 'gy-taps';
+  return geo.ho * geo.wo >= 1024 ? 'taps' : 'taps-gemm';
 }
 
 /** The fastest measured dX formulation for a geometry (see the timings above). */
 export function chooseInputGradMethod(geo: ConvGeometry): InputGradMethod {
-  const [kh, kw] = geo.kernel;
-  const stride1 = geo.strides[0] === 1 && geo.strides[1] === 1;
-  if (kh === 1 && kw === 1 && stride1 && geo.group === 1 && geo.pads.every((p) => p === 0)) return 'matmul';
-  return stride1 ? 'flipped-conv' : 'conv-transpose';
+  if (geo.strides[0] !== 1 || geo.strides[1] !== 1) return 'conv-transpose';
+  // A Conv producing only a few channels (dX of a conv_in) is slower than the transposed conv.
+  if (geo.group === 1 && geo.c <= 8) return 'conv-transpose';
+  return 'flipped-conv';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -116,7 +123,10 @@ function resolvePads(
     throw new AutodiffError(`unknown auto_pad '${String(autoPad)}'`);
   const pads = Array<number>(2 * sp).fill(0);
   for (let i = 0; i < sp; i++) {
-    const total = Math.max(0, (outSizes[i] - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - inSizes[i]);
+    const total = Math.max(
+      0,
+      (outSizes[i] - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1 - inSizes[i],
+    );
     const small = Math.floor(total / 2);
     pads[i] = autoPad === 'SAME_UPPER' ? small : total - small;
     pads[i + sp] = total - pads[i];
@@ -208,11 +218,14 @@ function tapSlices(g: Graph, xp: string, geo: ConvGeometry, axes: [number, numbe
       const starts = [i * dh, j * dw];
       const ends = [i * dh + (geo.ho - 1) * sh + 1, j * dw + (geo.wo - 1) * sw + 1];
       const whole =
-        starts[0] === 0 && starts[1] === 0 && sh === 1 && sw === 1 && ends[0] === xs[axes[0]] && ends[1] === xs[axes[1]];
+        starts[0] === 0 &&
+        starts[1] === 0 &&
+        sh === 1 &&
+        sw === 1 &&
+        ends[0] === xs[axes[0]] &&
+        ends[1] === xs[axes[1]];
       out.push(
-        whole
-          ? xp
-          : g.op1('Slice', [xp, g.ints(starts), g.ints(ends), g.ints(axes), g.ints([sh, sw])]),
+        whole ? xp : g.op1('Slice', [xp, g.ints(starts), g.ints(ends), g.ints(axes), g.ints([sh, sw])]),
       );
     }
   }
@@ -222,15 +235,21 @@ function tapSlices(g: Graph, xp: string, geo: ConvGeometry, axes: [number, numbe
 const unfoldKernels = new WeakMap<Graph, Map<string, string>>();
 
 /** A constant [kh*kw, 1, kh, kw] kernel whose output channel t picks kernel tap t. */
-function oneHotKernel(g: Graph, kh: number, kw: number, dtype: 'float32' | 'float64'): string {
+function oneHotKernel(g: Graph, kh: number, kw: number, dtype: DType): string {
   let cache = unfoldKernels.get(g);
   if (!cache) unfoldKernels.set(g, (cache = new Map()));
   const key = `${kh}x${kw}:${dtype}`;
   let name = cache.get(key);
   if (!name) {
     const kk = kh * kw;
-    const data = dtype === 'float64' ? new Float64Array(kk * kk) : new Float32Array(kk * kk);
-    for (let t = 0; t < kk; t++) data[t * kk + t] = 1;
+    const ONE_FLOAT16 = 0x3c00;
+    const data =
+      dtype === 'float64'
+        ? new Float64Array(kk * kk)
+        : dtype === 'float16'
+          ? new Uint16Array(kk * kk)
+          : new Float32Array(kk * kk);
+    for (let t = 0; t < kk; t++) data[t * kk + t] = dtype === 'float16' ? ONE_FLOAT16 : 1;
     name = g.initializer(g.fresh('unfold_kernel'), data, [kk, 1, kh, kw], dtype);
     cache.set(key, name);
   }
@@ -282,19 +301,54 @@ export function convWeightGradient(
       return reshape(g, stackLast(g, parts), wShape);
     }
     case 'unfold': {
-      const dtype = g.dtype(x);
-      if (dtype !== 'float32' && dtype !== 'float64') throw new AutodiffError(`unfold needs a float input, not ${dtype}`);
       const kk = kh * kw;
-      const patches = g.op1('Conv', [reshape(g, x, [n * c, 1, geo.h, geo.w]), oneHotKernel(g, kh, kw, dtype)], {
-        kernel_shape: [kh, kw],
-        strides: geo.strides,
-        dilations: geo.dilations,
-        pads: geo.pads,
-      });
+      const patches = g.op1(
+        'Conv',
+        [reshape(g, x, [n * c, 1, geo.h, geo.w]), oneHotKernel(g, kh, kw, g.dtype(x))],
+        {
+          kernel_shape: [kh, kw],
+          strides: geo.strides,
+          dilations: geo.dilations,
+          pads: geo.pads,
+        },
+      );
       const rank = lead.length + 2;
       const p3 = reshape(g, patches, [...lead, cg * kk, l]);
       const prod = g.op1('MatMul', [reshape(g, gy, [...lead, mg, l]), swapLast(g, p3, rank)]);
       return reshape(g, reduceSum(g, prod, [0]), wShape);
+    }
+    case 'gy-taps': {
+      // dW[., ., i, j] = sum_t x[t] gy[t + p - d i] (stride 1): slide gy over x, zero outside.
+      const [sh, sw] = geo.strides;
+      if (sh !== 1 || sw !== 1) throw new AutodiffError("the 'gy-taps' dW formulation needs stride 1");
+      const [dh, dw] = geo.dilations;
+      const [pt, pl, pb, pr] = geo.pads;
+      const begin = [Math.max(0, (kh - 1) * dh - pt), Math.max(0, (kw - 1) * dw - pl)];
+      const end = [Math.max(0, (kh - 1) * dh - pb), Math.max(0, (kw - 1) * dw - pr)];
+      const gyp = [...begin, ...end].some((p) => p > 0)
+        ? g.op1('Pad', [gy, g.ints([0, 0, begin[0], begin[1], 0, 0, end[0], end[1]])])
+        : gy;
+      const hw = geo.h * geo.w;
+      const shifted: string[] = [];
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const starts = [pt - i * dh + begin[0], pl - j * dw + begin[1]];
+          const ends = [starts[0] + geo.h, starts[1] + geo.w];
+          shifted.push(g.op1('Slice', [gyp, g.ints(starts), g.ints(ends), g.ints([2, 3])]));
+        }
+      }
+      // [n, (group,) mg, kk, h*w] -> one MatMul per image (and group) with x^T [.., h*w, cg]
+      const stacked = shifted.map((t) => reshape(g, t, [...lead, mg, 1, hw]));
+      const rank = lead.length + 2;
+      const patches = reshape(
+        g,
+        stacked.length === 1 ? stacked[0] : g.op1('Concat', stacked, { axis: rank - 1 }),
+        [...lead, mg * kh * kw, hw],
+      );
+      const prod = g.op1('MatMul', [patches, swapLast(g, reshape(g, x, [...lead, cg, hw]), rank)]);
+      // [(group,) mg*kk, cg] -> [m, cg, kh, kw]
+      const r = reshape(g, reduceSum(g, prod, [0]), [group, mg, kh, kw, cg]);
+      return reshape(g, transpose(g, r, [0, 1, 4, 2, 3]), wShape);
     }
     case 'conv': {
       // dW[m, c, i, j] = sum_{n,u,v} gy[n, m, u, v] xpad[n, c, s u + d i, s v + d j]: a Conv over
@@ -347,7 +401,9 @@ export function convInputGradient(
   switch (method) {
     case 'matmul': {
       if (kh !== 1 || kw !== 1 || sh !== 1 || sw !== 1 || group !== 1 || geo.pads.some((p) => p !== 0))
-        throw new AutodiffError("the 'matmul' dX formulation needs a 1x1, stride-1, unpadded, one-group conv");
+        throw new AutodiffError(
+          "the 'matmul' dX formulation needs a 1x1, stride-1, unpadded, one-group conv",
+        );
       const wt = transpose(g, reshape(g, w, [m, c]), [1, 0]);
       const dx = g.op1('MatMul', [wt, reshape(g, gy, [n, m, geo.ho * geo.wo])]);
       return reshape(g, dx, [n, c, geo.h, geo.w]);
@@ -359,7 +415,12 @@ export function convInputGradient(
       let wf =
         group === 1
           ? transpose(g, w, [1, 0, 2, 3])
-          : reshape(g, transpose(g, reshape(g, w, [group, mg, cg, kh, kw]), [0, 2, 1, 3, 4]), [c, mg, kh, kw]);
+          : reshape(g, transpose(g, reshape(g, w, [group, mg, cg, kh, kw]), [0, 2, 1, 3, 4]), [
+              c,
+              mg,
+              kh,
+              kw,
+            ]);
       const flipAxes = [kh > 1 ? 2 : -1, kw > 1 ? 3 : -1].filter((a) => a >= 0);
       if (flipAxes.length > 0) {
         wf = g.op1('Slice', [
@@ -452,7 +513,10 @@ registerRule('ConvTranspose', (ctx: RuleContext) => {
   const autoPad = node.attrs.auto_pad ?? 'NOTSET';
   if (autoPad !== 'NOTSET' && autoPad !== 'VALID')
     throw new AutodiffError(`ConvTranspose with auto_pad ${String(autoPad)} is not supported`);
-  let pads = autoPad === 'VALID' ? Array<number>(2 * sp).fill(0) : attrInts(node, 'pads', Array<number>(2 * sp).fill(0));
+  let pads =
+    autoPad === 'VALID'
+      ? Array<number>(2 * sp).fill(0)
+      : attrInts(node, 'pads', Array<number>(2 * sp).fill(0));
   const outputShape = node.attrs.output_shape === undefined ? undefined : attrInts(node, 'output_shape', []);
   if (outputShape) {
     // As onnxruntime places the padding an output_shape implies: the larger half first.
