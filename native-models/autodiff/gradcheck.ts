@@ -19,8 +19,10 @@ import { Rng } from '../tensor/random.js';
 import { gradients } from './index.js';
 
 export interface GradCheckOptions {
-  /** Finite-difference step (default 1e-4 for float64, 1e-2 for float32). */
+  /** Finite-difference step per entry (default 1e-4 for float64, 1e-2 for float32 inputs). */
   step?: number;
+  /** Step along the unit direction of the directional check (default 1e-5 for float64, 1e-3 for float32). */
+  directionalStep?: number;
   /** How many entries of each input to check one by one (default: all up to 12, else 12 random ones). */
   entries?: number;
   seed?: number;
@@ -29,7 +31,7 @@ export interface GradCheckOptions {
 export interface GradCheckResult {
   /** max over checked entries of |analytic - numeric| / max(1, scale), scale = max |analytic| of that input. */
   maxError: number;
-  /** Directional derivative along a random direction: analytic vs numeric, relative. */
+  /** Directional derivative along a unit direction (gradient-leaning plus random): analytic vs numeric, relative. */
   directionalError: number;
   worst: { input: string; index: number; analytic: number; numeric: number } | undefined;
   /** Largest |analytic gradient| over all inputs: a check of all-zero gradients proves little. */
@@ -40,12 +42,12 @@ type FloatArray = Float32Array | Float64Array;
 
 /** A loss that weighs every element differently, so a wrong gradient cannot hide: sum(y * R). */
 export function weightedSum(g: Graph, y: string, seed = 99): string {
-  const dtype = g.dtype(y);
   const shape = g.shape(y);
   const r = new Rng(seed).randn(numel(shape));
-  const data = dtype === 'float64' ? Float64Array.from(r) : r;
-  const weights = g.initializer(g.fresh('loss_weights'), data, shape, dtype);
-  return g.op1('ReduceSum', [g.op1('Mul', [y, weights])], { keepdims: 0 });
+  // the sum is taken in float64, so float32 graphs are not checked against float32 rounding of the sum
+  const y64 = g.dtype(y) === 'float64' ? y : g.op1('Cast', [y], { to: 11 });
+  const weights = g.initializer(g.fresh('loss_weights'), Float64Array.from(r), shape, 'float64');
+  return g.op1('ReduceSum', [g.op1('Mul', [y64, weights])], { keepdims: 0 });
 }
 
 /**
@@ -80,13 +82,17 @@ export async function checkGradients(
     Number((await session.run(tensors(values), ['gradcheck_loss'])).gradcheck_loss.data[0]);
 
   const analytic = await session.run(tensors(feeds), outNames);
-  const h = options.step ?? (dtype === 'float64' ? 1e-4 : 1e-2);
+  // the step follows the precision of what is perturbed (the loss may be summed in float64)
+  const inputType = g.dtype(wrt[0]);
+  const h = options.step ?? (inputType === 'float64' ? 1e-4 : 1e-2);
   // central difference with Richardson extrapolation: (4 D(h/2) - D(h)) / 3
-  const derivative = async (perturb: (values: typeof feeds, amount: number) => typeof feeds) => {
-    const d = async (step: number) =>
-      ((await lossAt(perturb(feeds, step))) - (await lossAt(perturb(feeds, -step)))) / (2 * step);
-    return (4 * (await d(h / 2)) - (await d(h))) / 3;
+  const derivative = async (perturb: (values: typeof feeds, amount: number) => typeof feeds, step = h) => {
+    const d = async (s: number) =>
+      ((await lossAt(perturb(feeds, s))) - (await lossAt(perturb(feeds, -s)))) / (2 * s);
+    return (4 * (await d(step / 2)) - (await d(step))) / 3;
   };
+  // the directional check's direction has unit norm over every input at once: a smaller step keeps it local
+  const directionalStep = options.directionalStep ?? (inputType === 'float64' ? 1e-5 : 1e-3);
 
   const rng = new Rng(options.seed ?? 3);
   let maxError = 0;
@@ -117,11 +123,23 @@ export async function checkGradients(
     }
   }
 
-  // directional derivative along one random direction over all inputs
-  const direction = wrt.map((w) => rng.randn((feeds[w] as FloatArray).length));
+  // Directional derivative along a unit direction over all inputs that leans on the analytic
+  // gradient (so the loss change is large against float32 rounding) plus a random part (so a
+  // gradient that is wrong in some other direction still shows).
+  const analyticAll = wrt.map((_, k) => analytic[outNames[k]].data as FloatArray);
+  let gradNorm = 0;
+  for (const a of analyticAll) for (const v of a) gradNorm += v * v;
+  gradNorm = Math.sqrt(gradNorm);
+  const random = wrt.map((w) => rng.randn((feeds[w] as FloatArray).length));
+  let randomNorm = 0;
+  for (const r of random) for (const v of r) randomNorm += v * v;
+  randomNorm = Math.sqrt(randomNorm) || 1;
+  const direction = random.map((r, k) =>
+    r.map((v, i) => 0.6 * (v / randomNorm) + (gradNorm > 0 ? (0.8 * analyticAll[k][i]) / gradNorm : 0)),
+  );
   let analyticDirectional = 0;
   wrt.forEach((_, k) => {
-    const a = analytic[outNames[k]].data as FloatArray;
+    const a = analyticAll[k];
     for (let i = 0; i < a.length; i++) analyticDirectional += a[i] * direction[k][i];
   });
   const numericDirectional = await derivative((values, amount) => {
@@ -132,10 +150,10 @@ export async function checkGradients(
       out[w] = copy;
     });
     return out;
-  });
+  }, directionalStep);
   const directionalError =
     Math.abs(analyticDirectional - numericDirectional) /
-    Math.max(1, Math.abs(analyticDirectional), Math.abs(numericDirectional));
+    Math.max(1e-3, Math.abs(analyticDirectional), Math.abs(numericDirectional));
   await session.release();
   return { maxError, directionalError, worst, maxAbsGradient };
 }

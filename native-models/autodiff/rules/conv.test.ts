@@ -27,6 +27,8 @@ interface ConvCase {
   w: number[];
   attrs: Attrs;
   bias?: boolean;
+  /** The weight as a constant initializer (frozen), not differentiated. */
+  frozenWeight?: boolean;
 }
 
 /** y = op(x, w[, b]); loss = weighted sum of y; checks d loss / d (x, w, b) in float32. */
@@ -44,11 +46,13 @@ async function checkConv({
   const b = bias ? g.input('b', [outChannels]) : undefined;
   const y = g.op1(op, b ? [x, w, b] : [x, w], attrs);
   const loss = weightedSum(g, y);
-  const feeds: Record<string, Float32Array> = { x: randn(xs, 1), w: randn(ws, 2) };
+  const feeds: Record<string, Float32Array> = { x: randn(xs, 1) };
+  if (!frozenWeight) feeds.w = randn(ws, 2);
   if (b) feeds.b = randn([outChannels], 3);
+  const wrt = [x, ...(frozenWeight ? [] : [w]), ...(b ? [b] : [])];
   // The loss is linear in each input and bilinear in (x, w): central differences are exact for any
   // step, so a large one keeps float32 rounding of the loss out of the numeric derivative.
-  const r = await checkGradients(g, loss, b ? [x, w, b] : [x, w], feeds, { step: 0.25 });
+  const r = await checkGradients(g, loss, wrt, feeds, { step: 0.25 });
   console.log(
     'ERR',
     op,
@@ -132,6 +136,11 @@ describe('Conv gradient (float32 finite differences)', () => {
     ],
     ['1x1', { x: [2, 10, 4, 3], w: [3, 10, 1, 1], attrs: {} }, ['taps', 'flipped-conv']],
     [
+      '1x1 with a frozen weight',
+      { x: [2, 10, 4, 3], w: [12, 10, 1, 1], attrs: {}, frozenWeight: true },
+      ['taps', 'matmul'],
+    ],
+    [
       '1x1 with padding wider than the kernel',
       { x: [1, 10, 4, 3], w: [3, 10, 1, 1], attrs: { pads: [1, 2, 0, 1] } },
       ['taps', 'flipped-conv'],
@@ -147,7 +156,7 @@ describe('Conv gradient (float32 finite differences)', () => {
     it(name, async () => {
       if (methods) {
         const geo = geometry(c.x, c.w, c.attrs);
-        expect([chooseWeightGradMethod(geo), chooseInputGradMethod(geo)]).toEqual(methods);
+        expect([chooseWeightGradMethod(geo), chooseInputGradMethod(geo, c.frozenWeight)]).toEqual(methods);
       }
       const r = await checkConv(c);
       expect(r.maxError).toBeLessThan(F32_TOL);

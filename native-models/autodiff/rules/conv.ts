@@ -44,8 +44,8 @@ export type WeightGradMethod = 'taps' | 'taps-gemm' | 'unfold' | 'gy-taps' | 'co
 
 /**
  * How dX is built.
- * - 'matmul': 1x1, stride 1, no padding, one group: W^T gy as one MatMul (slower than the 1x1
- *   Conv that 'flipped-conv' becomes for a 1x1 kernel, so never chosen; kept for reference).
+ * - 'matmul': 1x1, stride 1, no padding, one group: W^T gy as one MatMul. Chosen for a constant
+ *   (frozen) weight; with a trainable one the 1x1 Conv that 'flipped-conv' becomes is faster.
  * - 'flipped-conv': stride 1: a Conv of gy with the spatially flipped, transposed kernel.
  * - 'conv-transpose': ConvTranspose of gy with W (explicit pads and output_padding).
  */
@@ -59,16 +59,22 @@ export function chooseWeightGradMethod(geo: ConvGeometry): WeightGradMethod {
   if (geo.strides[0] !== 1 || geo.strides[1] !== 1) return 'unfold';
   if (kh * kw === 1 || cg === 1) return 'taps';
   if (cg <= 8) return 'unfold';
-  if (3 * mg <= cg) return 'gy-taps';
+  if (2 * mg <= cg) return 'gy-taps';
   return geo.ho * geo.wo >= 1024 ? 'taps' : 'taps-gemm';
 }
 
-/** The fastest measured dX formulation for a geometry (see the timings above). */
-export function chooseInputGradMethod(geo: ConvGeometry): InputGradMethod {
+/**
+ * The fastest measured dX formulation for a geometry (see the timings above). A constant weight
+ * (a frozen initializer) lets onnxruntime fold the weight transforms and prepack the kernel, which
+ * changes the 1x1 winner.
+ */
+export function chooseInputGradMethod(geo: ConvGeometry, constantWeight = false): InputGradMethod {
+  const [kh, kw] = geo.kernel;
   if (geo.strides[0] !== 1 || geo.strides[1] !== 1) return 'conv-transpose';
   // A Conv producing only a few channels (dX of a conv_in) is slower than the transposed conv.
   if (geo.group === 1 && geo.c <= 8) return 'conv-transpose';
-  return 'flipped-conv';
+  const plain1x1 = kh === 1 && kw === 1 && geo.group === 1 && geo.pads.every((p) => p === 0);
+  return plain1x1 && constantWeight ? 'matmul' : 'flipped-conv';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -486,7 +492,10 @@ registerRule('Conv', (ctx: RuleContext) => {
   const [x, w] = node.inputs;
   const geo = convNodeGeometry(g, node);
   const gy4 = to4d(g, gy);
-  const dx = needs[0] ? reshape(g, convInputGradient(g, geo, to4d(g, w), gy4), g.shape(x)) : undefined;
+  const method = chooseInputGradMethod(geo, g.initializers.has(w));
+  const dx = needs[0]
+    ? reshape(g, convInputGradient(g, geo, to4d(g, w), gy4, method), g.shape(x))
+    : undefined;
   const dw = needs[1] ? reshape(g, convWeightGradient(g, geo, to4d(g, x), gy4), g.shape(w)) : undefined;
   const db = needs[2] ? biasGradient(g, gy) : undefined;
   return [dx, dw, db];
