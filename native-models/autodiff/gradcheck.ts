@@ -61,7 +61,6 @@ export async function checkGradients(
   feeds: Record<string, FloatArray | BigInt64Array | Int32Array>,
   options: GradCheckOptions = {},
 ): Promise<GradCheckResult> {
-  const dtype = g.dtype(loss);
   const grads = gradients(g, loss, wrt);
   g.output(loss, 'gradcheck_loss');
   const outNames = wrt.map((w, i) => g.output(grads.get(w) as string, `gradcheck_grad_${i}`));

@@ -15,9 +15,10 @@ import {
   type WeightGradMethod,
 } from './conv.js';
 
-// ORT has no float64 Conv, ConvTranspose or AveragePool kernels: those checks run in float32
-// (finite-difference step 1e-2 with Richardson extrapolation; errors are relative to max |grad|).
+// ORT has no float64 Conv, ConvTranspose or AveragePool kernels: those checks run in float32.
+// Errors are relative to max |grad| (measured: entries <= 3e-6, directional <= 4e-4).
 const F32_TOL = 5e-4;
+const F32_DIRECTIONAL_TOL = 1e-3;
 
 const randn = (shape: readonly number[], seed: number) => new Rng(seed).randn(numel(shape));
 
@@ -38,10 +39,11 @@ async function checkConv({
   w: ws,
   attrs,
   bias = true,
+  frozenWeight = false,
 }: ConvCase): Promise<GradCheckResult> {
   const g = new Graph();
   const x = g.input('x', xs);
-  const w = g.input('w', ws);
+  const w = frozenWeight ? g.initializer('w', randn(ws, 2), ws) : g.input('w', ws);
   const outChannels = op === 'Conv' ? ws[0] : ws[1] * ((attrs.group as number | undefined) ?? 1);
   const b = bias ? g.input('b', [outChannels]) : undefined;
   const y = g.op1(op, b ? [x, w, b] : [x, w], attrs);
@@ -52,16 +54,7 @@ async function checkConv({
   const wrt = [x, ...(frozenWeight ? [] : [w]), ...(b ? [b] : [])];
   // The loss is linear in each input and bilinear in (x, w): central differences are exact for any
   // step, so a large one keeps float32 rounding of the loss out of the numeric derivative.
-  const r = await checkGradients(g, loss, wrt, feeds, { step: 0.25 });
-  console.log(
-    'ERR',
-    op,
-    JSON.stringify(attrs),
-    r.maxError.toExponential(2),
-    r.directionalError.toExponential(2),
-    JSON.stringify(r.worst),
-  );
-  return r;
+  return checkGradients(g, loss, wrt, feeds, { step: 0.25 });
 }
 
 /** The geometry a Conv node would have, for calling the formulations directly. */
@@ -160,7 +153,7 @@ describe('Conv gradient (float32 finite differences)', () => {
       }
       const r = await checkConv(c);
       expect(r.maxError).toBeLessThan(F32_TOL);
-      expect(r.directionalError).toBeLessThan(F32_TOL);
+      expect(r.directionalError).toBeLessThan(F32_DIRECTIONAL_TOL);
     });
   }
 
@@ -248,7 +241,7 @@ describe('ConvTranspose gradient (float32 finite differences)', () => {
       attrs: { strides: [2, 2], pads: [1, 1, 1, 1], output_padding: [1, 1], group: 2 },
     });
     expect(r.maxError).toBeLessThan(F32_TOL);
-    expect(r.directionalError).toBeLessThan(F32_TOL);
+    expect(r.directionalError).toBeLessThan(F32_DIRECTIONAL_TOL);
   });
 
   it('dilation 2, non-square kernel, output_shape', async () => {
@@ -259,7 +252,7 @@ describe('ConvTranspose gradient (float32 finite differences)', () => {
       attrs: { dilations: [2, 2], strides: [2, 1], output_shape: [8, 6] },
     });
     expect(r.maxError).toBeLessThan(F32_TOL);
-    expect(r.directionalError).toBeLessThan(F32_TOL);
+    expect(r.directionalError).toBeLessThan(F32_DIRECTIONAL_TOL);
   });
 });
 
@@ -286,15 +279,7 @@ async function checkPool(
   const feed = dtype === 'float64' ? Float64Array.from(values) : Float32Array.from(values);
   // AveragePool is linear (any step is exact); MaxPool inputs are 0.05 apart, so a 1e-4 step never
   // changes a window's maximum.
-  const r = await checkGradients(g, loss, [x], { x: feed }, { step: dtype === 'float64' ? 1e-4 : 0.25 });
-  console.log(
-    'ERR',
-    op,
-    JSON.stringify(attrs),
-    r.maxError.toExponential(2),
-    r.directionalError.toExponential(2),
-  );
-  return r;
+  return checkGradients(g, loss, [x], { x: feed }, { step: dtype === 'float64' ? 1e-4 : 0.25 });
 }
 
 describe('pool gradients (finite differences)', () => {
@@ -356,7 +341,7 @@ describe('pool gradients (finite differences)', () => {
     it(`AveragePool ${name} (float32)`, async () => {
       const r = await checkPool('AveragePool', xs, attrs, 'float32');
       expect(r.maxError).toBeLessThan(F32_TOL);
-      expect(r.directionalError).toBeLessThan(F32_TOL);
+      expect(r.directionalError).toBeLessThan(F32_DIRECTIONAL_TOL);
     });
   }
 
