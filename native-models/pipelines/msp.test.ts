@@ -269,6 +269,28 @@ describe('generateComposite on the random model', () => {
     expect(maxDiff(composite.latents, plain.latents)).toBeLessThan(1e-5);
   });
 
+  it('previews every N steps with the fast linear latent-to-RGB map or the full decoder', async () => {
+    const sd = await StableDiffusion.load(await sharedRandomModel(), runtime);
+    for (const preview of ['fast', 'vae'] as const) {
+      const shown: number[] = [];
+      await generateComposite(
+        sd,
+        options({
+          steps: 4,
+          previewEvery: 2,
+          preview,
+          onProgress: (p) => {
+            if (p.preview) {
+              expect([p.preview.width, p.preview.height]).toEqual([64, 64]);
+              shown.push(p.step);
+            }
+          },
+        }),
+      );
+      expect(shown).toEqual([2]);
+    }
+  });
+
   it('refuses k + g > steps and masks of the wrong size', async () => {
     const sd = await StableDiffusion.load(await sharedRandomModel(), runtime);
     await expect(
