@@ -2,7 +2,51 @@
  * Gradient rules of convolutions and pools: Conv, ConvTranspose (2-D, and 1-D through a unit
  * height), MaxPool, AveragePool, GlobalAveragePool.
  *
- * TIMINGS (placeholder, filled in below once measured).
+ * Conv has several formulations of dW and dX (see WeightGradMethod, InputGradMethod); the rule
+ * picks the fastest measured one per geometry (chooseWeightGradMethod, chooseInputGradMethod) and
+ * builds only what is needed: no dW for a frozen weight, no dX for a graph input that is not asked.
+ *
+ * Timings, ms: onnxruntime-node 1.30 CPU, 2 threads, graphOptimizationLevel 'all', float32,
+ * weights as graph inputs; each formulation alone in a session (output summed to a scalar), 25th
+ * percentile of 30-40 interleaved runs, best of three runs (this machine has spells when
+ * everything runs twice as slow). fwd is the forward Conv; [x] marks the formulation chosen.
+ * dW: taps, taps-gemm, unfold, gy-taps, conv; dX: flipped-conv, conv-transpose, matmul, each with
+ * a trainable weight, then (*) with the weight as a constant initializer (a frozen weight, which
+ * onnxruntime folds and prepacks). 3x3 convs have padding 1.
+ *
+ *                                |              dW               |                 dX
+ * N, C->M, map, kernel       fwd |  taps  gemm unfld gytap  conv |  flip   (*) convT   (*)    mm   (*)
+ * N8   32->32  32x32 3x3 s1  1.2 | [2.8]   3.0   3.3   3.6   6.1 | [1.2] [0.8]   2.6   2.6     -     -
+ * N8   64->64  32x32 3x3 s1  3.2 | [6.2]   6.6   7.7   8.1  14.7 | [3.3] [2.2]   6.2   6.0     -     -
+ * N16  64->64  32x32 3x3 s1  6.2 |[11.9]  13.2  15.4  16.3  28.1 | [6.5] [4.5]  12.0  11.7     -     -
+ * N8   64->128 16x16 3x3 s1  1.3 |   3.9 [2.8]   2.8   4.9   6.4 | [2.0] [1.1]   2.3   2.0     -     -
+ * N8  128->128 16x16 3x3 s1  2.6 |   6.7 [5.2]   5.4   6.3  12.8 | [3.3] [2.1]   4.3   3.8     -     -
+ * N16 128->128 16x16 3x3 s1  5.0 |  12.4 [9.2]  11.6  12.2  20.9 | [5.7] [4.0]   8.3   7.6     -     -
+ * N8    4->64  32x32 3x3 s1  0.5 |   1.4   1.6 [0.6]   5.4   1.2 |   1.2   0.9 [0.8] [0.7]     -     -
+ * N16  64->4   32x32 3x3 s1  2.5 |   7.1   6.9  12.4 [1.4]   7.6 | [1.1] [1.0]   7.8   7.6     -     -
+ * N8   32->4   32x32 3x3 s1  0.6 |   1.8   1.9   2.5 [0.6]   2.0 | [0.3] [0.3]   1.9   2.1     -     -
+ * N16 128->64  32x32 3x3 s1 11.9 |  23.0  22.5  31.6[20.6]  54.6 |[10.8] [8.3]  20.5  20.0     -     -
+ * N16 256->128 16x16 3x3 s1 10.1 |  23.6  17.1  22.9[17.6]  41.3 |[10.0] [8.0]  16.6  14.9     -     -
+ * N8  192->64  32x32 3x3 s1  9.4 |  18.4  17.0  23.9[13.4]  44.7 | [8.3] [6.6]  15.5  16.0     -     -
+ * N8   64->64  32x32 3x3 s2  1.1 |   4.7   4.6 [2.1]     -   5.0 |     -     - [2.0] [2.1]     -     -
+ * N16  64->64  32x32 3x3 s2  2.1 |   9.1   8.2 [4.4]     -   9.2 |     -     - [4.3] [4.2]     -     -
+ * N16 128->128 16x16 3x3 s2  3.0 |   8.8   5.5 [3.7]     -   6.6 |     -     - [3.2] [2.9]     -     -
+ * N8   64->128 32x32 1x1 s1  1.2 | [0.7]   1.3   4.2   1.3   9.7 | [1.2]   1.1   1.7   1.6   1.4 [1.2]
+ * N16 128->64  32x32 1x1 s1  2.8 | [1.5]   2.6  16.4   2.1  22.6 | [2.4]   2.5   4.4   4.2   2.7 [2.4]
+ * N8  128->128 16x16 1x1 s1  0.5 | [0.5]   0.7   2.0   0.8   3.1 | [0.5]   0.6   0.8   0.7   0.5 [0.4]
+ * N16 256->128 16x16 1x1 s1  1.4 | [1.4]   1.9   9.4   1.8  16.9 | [1.5]   1.8   2.8   2.8   2.0 [1.4]
+ *
+ * Read: the textbook dW (a Conv over x^T with gy^T as kernel) costs 2-12x the chosen one; the
+ * per-tap MatMuls run at about 120 GFLOP/s against 200 for the forward Conv, and the Slices are
+ * about a quarter of dW. With a 32x32 output the per-image MatMuls win; at 16x16 one Gemm over the
+ * whole batch per tap; with a stride all patches at once by the one-hot Conv (strided Slices are
+ * slow); with few output channels shifting gy instead of x; with few input channels the one-hot
+ * Conv. dX of a stride-1 conv is a Conv about as fast as the forward one, and faster still with a
+ * frozen weight; ConvTranspose costs twice as much but is the best measured for stride 2.
+ * Also measured and dropped: patches built once then one Gemm, in NCHW (8.7 for N8 64->64 32x32)
+ * or NHWC (9.8); taps cut from a phase-split, flattened map (8.0); for stride 2, dX as one
+ * stride-1 Conv with 2x2 sub-kernels into 4C channels plus DepthToSpace (3.3 and 16.9 for
+ * N8 64->64 32x32 and N16 128->128 32x32, against 2.4 and 10.0 for ConvTranspose).
  */
 import { AutodiffError, registerRule, type RuleContext } from '../backward.js';
 import type { Graph, GraphNode } from '../../onnx/graph.js';
