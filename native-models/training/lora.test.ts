@@ -46,7 +46,7 @@ describe('LoRA on the random SD UNet', () => {
     const out = await session.run(feeds);
     const a = base.out_sample.data as Float32Array;
     const b = out.out_sample.data as Float32Array;
-    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-6);
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(1e-5);
   });
 
   it('passes a finite-difference check of the adapter gradients', async () => {

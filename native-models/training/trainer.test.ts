@@ -100,7 +100,7 @@ describe('Trainer', () => {
     );
     await trainer.train(2);
     // poison the weights: the next loss is NaN
-    step.parameters[0].data[0] = NaN;
+    step.parameters.find((p) => p.name === 'conv_in.weight')!.data.fill(NaN);
     await expect(trainer.train(4)).rejects.toThrow(TrainingError);
     await expect(trainer.train(4)).rejects.toThrow(
       /diverged at step 3: the loss is NaN; the last good checkpoint \(step 2\) is kept/,

@@ -7,6 +7,7 @@
  * interval [min, max]; Min/Max give the whole gradient to the first input that attains the
  * result (ties go to the earliest input).
  */
+import { siluGradient } from './normalization.js';
 import { registerRule, sumToShape, type RuleContext } from '../backward.js';
 import { FloatAttr, type Graph, type GraphNode } from '../../onnx/graph.js';
 import { DTYPE_CODE, isFloat, type DType } from '../../onnx/dtype.js';
@@ -32,6 +33,9 @@ registerRule('Sub', (ctx) => {
 });
 
 registerRule('Mul', (ctx) => {
+  // x * Sigmoid(x) is the SiLU the layers emit: one fused gradient instead of two generic ones
+  const fused = siluGradient(ctx);
+  if (fused) return fused;
   const [gy] = ctx.gradOutputs;
   if (gy === undefined) return [];
   const { g, needs, node } = ctx;

@@ -21,7 +21,7 @@ function values(
 interface NormCase {
   op: string;
   x: number[];
-  /** Shapes of the inputs after x (scale, bias, ...); undefined leaves an optional input out. */
+  /** Shapes of the inputs after x (scale, bias, ...). */
   params: number[][];
   attrs: Attrs;
   dtype: Float;

@@ -16,10 +16,12 @@
  *   N16 C64  32x32:       5.02 | textbook 10.75 (11.97) | this rule 9.68 (9.40)
  *   N8  C32  32x32, G8:   0.83 | textbook 2.13 (2.10) | this rule 1.67 (1.64)
  *   N8  C128 8x8:         0.21 | textbook 0.44 (0.44) | this rule 0.47 (0.44)
- * so the backward pass costs 20-35% less (on 8x8 maps the small ops even out). Also measured for
- * the backward of N16 C64 32x32: statistics and xhat from a LayerNormalization over the groups
- * (its kernel alone took 1.3 of 3.0), two-pass variance (+5%), ReduceSumSquare for E[x^2] (no
- * gain), the gy term through BatchNormalization too (+3%), S_gx as a batched MatMul (+8%).
+ * so the backward pass costs 20-35% less (on 8x8 maps the small ops even out). The backward pass
+ * alone, N16 C128 16x16 and N16 C64 32x32 (two runs): textbook 1.88-1.97 and 3.65-3.70, this rule
+ * 1.49-1.58 and 3.03-3.06; also tried: statistics and xhat from a LayerNormalization over the
+ * groups 1.65-1.71 and 3.00-3.04, two-pass variance 1.72-1.76 and 3.62, ReduceSumSquare for E[x^2]
+ * 1.47-1.53 and 2.94-2.99 (a tie, and less accurate), the gy term through BatchNormalization too
+ * 1.54-1.64 and 3.20-3.22, the sums of gy * x as a batched MatMul 1.80-1.82 and 3.23-3.32.
  *
  * SiLU, forward + backward (with a loss pass) through the generic Mul and Sigmoid rules against
  * siluGradient (the forward alone 0.77, 0.35, 0.20):
