@@ -123,7 +123,8 @@ export const autodiffSuite: BenchSuite = {
     const train8 = await engineTrainMs(8);
     const train16 = await engineTrainMs(16);
     const proto = await prototypeTrainMs();
-    const infer8 = await engineInferMs(8);
+    const infer8 = await engineInferMs(8, 'baked');
+    const inferInputs8 = await engineInferMs(8, 'inputs');
     const lora16 = await engineLoraMs(16);
     if (!proto) log(`autodiff: prototype not found at ${PROTOTYPE}; its figures are left out`);
     else
