@@ -50,14 +50,18 @@ async function engineTrainMs(batch: number): Promise<number> {
   return ms;
 }
 
-async function engineInferMs(batch: number): Promise<number> {
-  const net = buildToyUnet({ batch, size: 32, mode: 'initializer' });
+/** Inference of the same network: weights baked (what generation uses) or fed as inputs (the train graph's form). */
+async function engineInferMs(batch: number, weights: 'baked' | 'inputs'): Promise<number> {
+  const net = buildToyUnet({ batch, size: 32, mode: weights === 'baked' ? 'initializer' : 'input' });
   net.builder.g.output(net.prediction, 'prediction');
   const session = await ort.InferenceSession.create(net.builder.g.toBytes(), {
     graphOptimizationLevel: 'all',
   });
   const { sample, timestep } = new ToyDenoisingData(batch, 32).next(new Rng(1));
-  const ms = await timeIt(() => session.run({ sample, timestep }));
+  const feeds: Record<string, ort.Tensor> = { sample, timestep };
+  for (const [name, data] of net.builder.values)
+    feeds[name] = new ort.Tensor('float32', data, net.builder.g.shape(name));
+  const ms = await timeIt(() => session.run(feeds));
   await session.release();
   return ms;
 }
