@@ -164,7 +164,19 @@ export const autodiffSuite: BenchSuite = {
         name: 'autodiff.train_infer_ratio_32_b8',
         value: train8 / infer8,
         unit: 'x',
-        label: 'train step / inference, batch 8',
+        label: 'train step / inference (baked weights), batch 8',
+      },
+      {
+        name: 'autodiff.infer_inputs_ms_32_b8',
+        value: inferInputs8,
+        unit: 'ms',
+        label: 'inference, weights as inputs, batch 8',
+      },
+      {
+        name: 'autodiff.train_infer_inputs_ratio_32_b8',
+        value: train8 / inferInputs8,
+        unit: 'x',
+        label: "train step / inference with weights as inputs (the prototype's 4.3)",
       },
       {
         name: 'autodiff.lora_ms_32_b16',
