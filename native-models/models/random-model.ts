@@ -13,6 +13,7 @@
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ModelBuilder } from '../onnx/layers.js';
+import { vaeDecoder, vaeEncoder, type VaeArchitecture } from './vae.js';
 import type { Graph } from '../onnx/graph.js';
 import { buildByteLevelVocab, learnBpeMerges, writeTokenizerFolder } from '../tokenizer/clip-tokenizer.js';
 import { randomSegmentationModel } from '../pipelines/sal.js';
@@ -444,21 +445,15 @@ function buildControlNet(c: RandomModelConfig, factor: number): Uint8Array {
 // vae_decoder: latent_sample [B, C, h, w] -> sample [B, 3, h*f, w*f]
 // vae_encoder: sample [B, 3, H, W] -> latent_parameters [B, 2C, H/f, W/f] (mean, logvar)
 
+function vaeArchitecture(c: RandomModelConfig): VaeArchitecture {
+  return { latentChannels: c.latentChannels, blockOutChannels: c.vaeBlockOutChannels, normGroups: 4 };
+}
+
 function buildVaeDecoder(c: RandomModelConfig): Uint8Array {
   const m = new ModelBuilder('vae_decoder', c.seed + 3);
-  const g = m.g;
-  const blocks = [...c.vaeBlockOutChannels].reverse();
-  const latent = g.input('latent_sample', [1, c.latentChannels, c.sampleSize, c.sampleSize]);
-  let h = m.conv2d('post_quant_conv', latent, c.latentChannels, 1);
-  h = m.conv2d('decoder.conv_in', h, blocks[0], 3);
-  h = m.resnetBlock('decoder.mid_block.resnets.0', h, undefined, blocks[0], 4);
-  blocks.forEach((ch, i) => {
-    h = m.resnetBlock(`decoder.up_blocks.${i}.resnets.0`, h, undefined, ch, 4);
-    if (i < blocks.length - 1) h = m.upsample(`decoder.up_blocks.${i}.upsamplers.0`, h);
-  });
-  h = m.conv2d('decoder.conv_out', m.silu(m.groupNorm('decoder.conv_norm_out', h, 4)), 3, 3);
-  g.output(h, 'sample');
-  return exportModel(g, {
+  const latent = m.g.input('latent_sample', [1, c.latentChannels, c.sampleSize, c.sampleSize]);
+  m.g.output(vaeDecoder(m, vaeArchitecture(c), latent), 'sample');
+  return exportModel(m.g, {
     latent_sample: { 0: BATCH, 2: 'latent_height', 3: 'latent_width' },
     sample: { 0: BATCH, 2: 'height', 3: 'width' },
   });
@@ -466,25 +461,10 @@ function buildVaeDecoder(c: RandomModelConfig): Uint8Array {
 
 function buildVaeEncoder(c: RandomModelConfig): Uint8Array {
   const m = new ModelBuilder('vae_encoder', c.seed + 4);
-  const g = m.g;
-  const blocks = c.vaeBlockOutChannels;
-  const factor = 2 ** (blocks.length - 1);
-  const image = g.input('sample', [1, 3, c.sampleSize * factor, c.sampleSize * factor]);
-  let h = m.conv2d('encoder.conv_in', image, blocks[0], 3);
-  blocks.forEach((ch, i) => {
-    h = m.resnetBlock(`encoder.down_blocks.${i}.resnets.0`, h, undefined, ch, 4);
-    if (i < blocks.length - 1) h = m.downsample(`encoder.down_blocks.${i}.downsamplers.0`, h);
-  });
-  h = m.resnetBlock('encoder.mid_block.resnets.0', h, undefined, blocks[blocks.length - 1], 4);
-  h = m.conv2d(
-    'encoder.conv_out',
-    m.silu(m.groupNorm('encoder.conv_norm_out', h, 4)),
-    2 * c.latentChannels,
-    3,
-  );
-  h = m.conv2d('quant_conv', h, 2 * c.latentChannels, 1);
-  g.output(h, 'latent_parameters');
-  return exportModel(g, {
+  const factor = 2 ** (c.vaeBlockOutChannels.length - 1);
+  const image = m.g.input('sample', [1, 3, c.sampleSize * factor, c.sampleSize * factor]);
+  m.g.output(vaeEncoder(m, vaeArchitecture(c), image), 'latent_parameters');
+  return exportModel(m.g, {
     sample: { 0: BATCH, 2: 'height', 3: 'width' },
     latent_parameters: { 0: BATCH, 2: 'latent_height', 3: 'latent_width' },
   });

@@ -110,6 +110,30 @@ describe('Graph', () => {
     expect(Array.from(after.y.data as Float32Array)).toEqual(Array.from(before.y.data as Float32Array));
   });
 
+  it('stores large weights as float16 with casts, halving their size; outputs agree to float16 precision', async () => {
+    const build = () => {
+      const g = new Graph();
+      const x = g.input('x', [2, 64]);
+      const w = Float32Array.from({ length: 64 * 32 }, (_, i) => Math.sin(i) * 0.1);
+      g.output(g.op1('MatMul', [x, g.initializer('w', w, [64, 32])]), 'y');
+      return g;
+    };
+    const feeds = {
+      x: new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: 128 }, (_, i) => Math.cos(i)),
+        [2, 64],
+      ),
+    };
+    const full = build();
+    const half = build();
+    expect(half.storeWeightsAsFloat16()).toBe(64 * 32 * 2);
+    expect(half.toBytes().length).toBeLessThan(full.toBytes().length * 0.6);
+    const a = (await run(full, feeds)).y.data as Float32Array;
+    const b = (await run(half, feeds)).y.data as Float32Array;
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(2e-3);
+  });
+
   it('writes INT, FLOAT, INTS, FLOATS and STRING attributes with the right types', () => {
     const g = new Graph();
     const x = g.input('x', [1, 4, 2, 2]);
