@@ -23,14 +23,13 @@
  * unconditional prediction is computed once per step, and all predictions of a step go to the UNet
  * as batches of at most `maxBatch`.
  */
-import type * as ort from 'onnxruntime-node';
 import { Rng } from '../tensor/random.js';
 import { createScheduler } from '../schedulers/index.js';
 import type { DiffusionScheduler, SchedulerName, SchedulerState } from '../schedulers/scheduler.js';
 import type { RgbImage } from '../image/image.js';
 import { imageToTensor } from '../image/image.js';
 import { floatTensor, toFloat32 } from '../runtime/tensors.js';
-import { input, timestepTensor, type StableDiffusion } from './stable-diffusion.js';
+import { denoiserFeeds, input, type StableDiffusion } from './stable-diffusion.js';
 
 export interface CompositeSegment {
   /** Local prompt (for the background segment: the background prompt). */
@@ -400,15 +399,8 @@ async function predictWithControl(
     const ctx = context.subarray(start * ctxPer, (start + b) * ctxPer);
     const cond = new Float32Array(b * control.length);
     for (let i = 0; i < b; i++) cond.set(control, i * control.length);
-    const common = {
-      sample: floatTensor(sample, [b, C, h, w], input(cnSpec, 'sample').dtype),
-      timestep: timestepTensor(input(cnSpec, 'timestep'), timestep, b),
-      encoder_hidden_states: floatTensor(
-        ctx,
-        [b, sd.sizes.sequenceLength, sd.sizes.hiddenSize],
-        input(cnSpec, 'encoder_hidden_states').dtype,
-      ),
-    };
+    const contextShape = [sd.sizes.sequenceLength, sd.sizes.hiddenSize] as const;
+    const common = denoiserFeeds(cnSpec, sample, [b, C, h, w], timestep, ctx, contextShape);
     const residuals = await cn.run({
       ...common,
       controlnet_cond: floatTensor(cond, [b, 3, o.height, o.width], input(cnSpec, 'controlnet_cond').dtype),
@@ -418,15 +410,7 @@ async function predictWithControl(
         scaleSpec.dtype,
       ),
     });
-    const feeds: Record<string, ort.Tensor> = {
-      sample: floatTensor(sample, [b, C, h, w], input(unetSpec, 'sample').dtype),
-      timestep: timestepTensor(input(unetSpec, 'timestep'), timestep, b),
-      encoder_hidden_states: floatTensor(
-        ctx,
-        [b, sd.sizes.sequenceLength, sd.sizes.hiddenSize],
-        input(unetSpec, 'encoder_hidden_states').dtype,
-      ),
-    };
+    const feeds = denoiserFeeds(unetSpec, sample, [b, C, h, w], timestep, ctx, contextShape);
     for (const name of sd.model.controlnetResiduals) feeds[name] = residuals[name];
     const result = await unet.run(feeds, ['out_sample']);
     out.set(toFloat32(result.out_sample), start * n);

@@ -111,19 +111,14 @@ export class StableDiffusion {
     const out = new Float32Array(batch * per);
     for (let start = 0; start < batch; start += chunk) {
       const n = Math.min(chunk, batch - start);
-      const feeds: Record<string, ort.Tensor> = {
-        sample: floatTensor(
-          latents.subarray(start * per, (start + n) * per),
-          [n, ...latentShape],
-          sampleSpec.dtype,
-        ),
-        timestep: timestepTensor(input(spec, 'timestep'), timestep, n),
-        encoder_hidden_states: floatTensor(
-          context.subarray(start * ctxPer, (start + n) * ctxPer),
-          [n, this.sizes.sequenceLength, this.sizes.hiddenSize],
-          input(spec, 'encoder_hidden_states').dtype,
-        ),
-      };
+      const feeds = denoiserFeeds(
+        spec,
+        latents.subarray(start * per, (start + n) * per),
+        [n, ...latentShape],
+        timestep,
+        context.subarray(start * ctxPer, (start + n) * ctxPer),
+        [this.sizes.sequenceLength, this.sizes.hiddenSize],
+      );
       // A UNet that also takes ControlNet residuals gets zeros when no ControlNet runs.
       for (const i of spec.inputs) {
         if (!(i.name in feeds)) feeds[i.name] = zeroResidual(i, n, latentShape);
@@ -177,6 +172,27 @@ export class StableDiffusion {
     for (let i = 0; i < per; i++) latents[i] = params[i] * this.sizes.scalingFactor;
     return latents;
   }
+}
+
+/** The three inputs every UNet and ControlNet takes, in the dtypes the model declares. */
+export function denoiserFeeds(
+  spec: ComponentSpec,
+  sample: Float32Array,
+  sampleShape: readonly number[],
+  timestep: number,
+  context: Float32Array,
+  contextShape: readonly [number, number],
+): Record<string, ort.Tensor> {
+  const batch = sampleShape[0];
+  return {
+    sample: floatTensor(sample, sampleShape, input(spec, 'sample').dtype),
+    timestep: timestepTensor(input(spec, 'timestep'), timestep, batch),
+    encoder_hidden_states: floatTensor(
+      context,
+      [batch, ...contextShape],
+      input(spec, 'encoder_hidden_states').dtype,
+    ),
+  };
 }
 
 export function input(spec: ComponentSpec, name: string): TensorSpec {
