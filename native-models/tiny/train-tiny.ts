@@ -1,0 +1,185 @@
+/**
+ * `npm run train:tiny -- --stage <name> [--resume] [--steps N] [--batch N] [--out DIR] [--work DIR]`:
+ * the recipes of the embedded tiny models, one stage at a time, with checkpoints in the work
+ * folder so a stage can run in the background and continue in a later session.
+ *
+ * Stages built so far: `tokenizer`, `vae`. Each stage writes its part of the model folder (default
+ * native-models/weights/tiny-sd) and merges its figures into metrics.json there.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { writeFileAtomic } from '../io/atomic-write.js';
+import { Rng } from '../tensor/random.js';
+import {
+  buildByteLevelVocab,
+  CLIPTokenizer,
+  learnBpeMerges,
+  writeTokenizerFolder,
+} from '../tokenizer/clip-tokenizer.js';
+import { evaluateVae, trainVae, vaeInferenceModels, writeVae, type ImageSource } from './vae-stage.js';
+import { generateScene } from '../world/scene.js';
+
+const REPO = resolve(
+  fileURLToPath(new URL('.', import.meta.url)),
+  '..',
+  '..',
+  ...(import.meta.url.includes('/dist/') ? ['..'] : []),
+);
+
+/** Training images: world scenes at 128x128, randomly cropped to the requested size. */
+export const worldImages: ImageSource = (rng, size) => {
+  const scene = generateScene(rng, { size: 128, subjects: 1 + Math.floor(rng.nextFloat() * 4) });
+  const { data, width } = scene.image;
+  const x0 = Math.floor(rng.nextFloat() * (width - size + 1));
+  const y0 = Math.floor(rng.nextFloat() * (width - size + 1));
+  const out = new Float32Array(3 * size * size);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const p = ((y0 + y) * width + (x0 + x)) * 3;
+      for (let c = 0; c < 3; c++) out[c * size * size + y * size + x] = data[p + c] / 127.5 - 1;
+    }
+  }
+  return out;
+};
+
+async function mergeMetrics(dir: string, figures: Record<string, number>): Promise<void> {
+  const path = join(dir, 'metrics.json');
+  let current: Record<string, number> = {};
+  try {
+    current = JSON.parse(await readFile(path, 'utf8')) as Record<string, number>;
+  } catch {
+    // first stage to write metrics
+  }
+  await writeFileAtomic(path, JSON.stringify({ ...current, ...figures }, null, 2) + '\n');
+}
+
+/**
+ * Identifier tokens reserved for DreamBooth subjects: rare letter strings that never occur in
+ * the pretraining captions, each a single token of the learned vocabulary.
+ */
+export const RARE_IDENTIFIERS = [
+  'sks',
+  'zwx',
+  'qlv',
+  'bvx',
+  'kxq',
+  'vjz',
+  'pqy',
+  'xgw',
+  'fzq',
+  'jvk',
+  'wqz',
+  'hxv',
+  'zqp',
+  'qjd',
+  'yxk',
+  'vqm',
+];
+
+type Stage = (o: {
+  steps?: number;
+  batch?: number;
+  resume: boolean;
+  out: string;
+  work: string;
+}) => Promise<void>;
+
+const STAGES: Record<string, Stage> = {
+  /** A CLIP-format BPE tokenizer learned from 20,000 world captions, plus the rare identifier tokens. */
+  async tokenizer(o) {
+    const rng = new Rng(20_261_126);
+    const captions: string[] = [];
+    for (let i = 0; i < (o.steps ?? 20_000); i++) captions.push(generateScene(rng, { size: 32 }).caption);
+    const words = new Set(captions.flatMap((c) => c.toLowerCase().split(/[^a-z]+/)));
+    const clash = RARE_IDENTIFIERS.filter((t) => words.has(t));
+    if (clash.length) throw new Error(`identifier tokens occur in the captions: ${clash.join(', ')}`);
+    // each identifier appears in the BPE corpus often enough to become one token; the text
+    // encoder's pretraining captions never contain them
+    const corpus = [...captions, ...RARE_IDENTIFIERS.flatMap((t) => Array<string>(50).fill(t))];
+    const merges = learnBpeMerges(corpus, 1200);
+    const { vocab } = buildByteLevelVocab(merges);
+    await writeTokenizerFolder(join(o.out, 'tokenizer'), {
+      vocab,
+      merges,
+      modelMaxLength: 32,
+      padToken: '<|endoftext|>',
+    });
+    const tokenizer = await CLIPTokenizer.fromFolder(join(o.out, 'tokenizer'));
+    const single = RARE_IDENTIFIERS.filter((t) => tokenizer.tokenize(t).length === 1);
+    await writeFileAtomic(
+      join(o.out, 'tokenizer', 'rare_tokens.json'),
+      JSON.stringify({ identifiers: single }, null, 2) + '\n',
+    );
+    const lengths = captions.slice(0, 2000).map((c) => tokenizer.encode(c).tokenCount);
+    process.stdout.write(
+      `tokenizer: ${Object.keys(vocab).length} tokens from ${captions.length} captions; ${single.length} single-token identifiers; ` +
+        `caption length ${Math.min(...lengths)}..${Math.max(...lengths)} tokens (sequence length 48)\n`,
+    );
+  },
+
+  async vae(o) {
+    const steps = o.steps ?? 3000;
+    const started = performance.now();
+    let last = started;
+    const result = await trainVae({
+      images: worldImages,
+      steps,
+      size: 64,
+      batch: o.batch ?? 8,
+      checkpointDir: join(o.work, 'vae'),
+      checkpointEvery: 100,
+      resume: o.resume,
+      onProgress: (p) => {
+        const now = performance.now();
+        if (p.step % 25 === 0 || p.step === p.totalSteps) {
+          process.stdout.write(
+            `vae step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ${((now - last) / 25).toFixed(0)} ms/step\n`,
+          );
+          last = now;
+        }
+      },
+    });
+    const models = vaeInferenceModels(result.parameters);
+    const { psnr, latentStd } = await evaluateVae(models, worldImages, { count: 64, size: 128 });
+    const scalingFactor = Number((1 / latentStd).toFixed(5));
+    await writeVae(o.out, models, scalingFactor);
+    await mergeMetrics(o.out, { vae_psnr_db: Number(psnr.toFixed(2)), vae_steps: result.step });
+    process.stdout.write(
+      `vae: ${result.step} steps, held-out PSNR ${psnr.toFixed(2)} dB, latent std ${latentStd.toFixed(3)} (scaling_factor ${scalingFactor}), ${((performance.now() - started) / 60000).toFixed(1)} min this run\n`,
+    );
+  },
+};
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      stage: { type: 'string' },
+      resume: { type: 'boolean' },
+      steps: { type: 'string' },
+      batch: { type: 'string' },
+      out: { type: 'string' },
+      work: { type: 'string' },
+    },
+  });
+  const stage = values.stage;
+  if (!stage || !(stage in STAGES)) {
+    process.stderr.write(`train:tiny: --stage must be one of ${Object.keys(STAGES).join(', ')}\n`);
+    return 2;
+  }
+  const out = resolve(values.out ?? join(REPO, 'native-models', 'weights', 'tiny-sd'));
+  const work = resolve(values.work ?? join(REPO, '.tmp', 'tiny'));
+  await mkdir(out, { recursive: true });
+  await mkdir(work, { recursive: true });
+  await STAGES[stage]({
+    ...(values.steps ? { steps: Number(values.steps) } : {}),
+    ...(values.batch ? { batch: Number(values.batch) } : {}),
+    resume: values.resume === true,
+    out,
+    work,
+  });
+  return 0;
+}
+
+process.exitCode = await main();
