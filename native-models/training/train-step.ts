@@ -74,7 +74,17 @@ export class TrainStep {
     const names = parameters.map((p) => p.name);
     const grads = gradients(g, loss, names);
     g.output(loss, 'loss');
-    const gradientOutputs = names.map((n, i) => g.output(grads.get(n) as string, `grad_${i}`));
+    // Gradients computed by a node are outputs under their own names (an Identity rename would
+    // copy each one every step); constants and values already exposed get a renamed copy.
+    const produced = new Set(g.nodes.flatMap((node) => node.outputs));
+    const exposed = new Set<string>(['loss']);
+    const gradientOutputs = names.map((n, i) => {
+      const value = grads.get(n) as string;
+      const name =
+        produced.has(value) && !exposed.has(value) ? g.output(value) : g.output(value, `grad_${i}`);
+      exposed.add(name);
+      return name;
+    });
     for (const extra of spec.extraOutputs ?? []) g.output(extra);
     // 3. Fold shape arithmetic into constants and drop what the outputs do not need.
     g.foldConstants();
