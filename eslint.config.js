@@ -16,6 +16,46 @@ export default tseslint.config(
     },
   },
   {
+    // The renderer runs in a browser (or a sandboxed Electron window): DOM globals, no Node.
+    files: ['renderer/**/*.{ts,tsx}'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', 'fs', 'path', 'child_process'],
+              message: 'The renderer cannot use Node; go through the API.',
+            },
+            {
+              group: ['electron', 'electron/*'],
+              message: 'The renderer reaches Electron only through the preload API.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Only electron/main and electron/preload may import Electron; services are plain Node.
+    files: ['electron/**/*.ts'],
+    ignores: ['electron/main/**', 'electron/preload/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['electron', 'electron/*'],
+              message: 'Only electron/main and electron/preload import Electron.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Tests may assert that a value they just built exists.
     files: ['**/*.test.ts', 'test/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },

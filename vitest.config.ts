@@ -2,7 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['native-models/**/*.test.ts', 'test/**/*.test.ts'],
+    include: [
+      'native-models/**/*.test.ts',
+      'electron/**/*.test.ts',
+      'renderer/src/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
