@@ -1,0 +1,581 @@
+/**
+ * The MSP Studio API contract: the one typed surface between the UI (renderer) and the backend
+ * (services in the Electron main process, or the local Node server in browser mode).
+ *
+ * TYPES ONLY. This module is imported by the browser renderer, so it must not import Node,
+ * Electron or native-models values. It changes additively only: new methods, new optional fields.
+ *
+ * Transport (both modes carry the same envelope):
+ * - every method takes at most one JSON payload and answers an {@link ApiResponse};
+ * - Electron: `window.msp.invoke(method, payload)` (the preload's allow-listed bridge,
+ *   {@link MspBridge}) and `window.msp.onEvent(listener)`;
+ * - browser mode: `POST /api/<method>` with the JSON payload as body (same origin; the session
+ *   cookie set by `/?token=...` authenticates, or `Authorization: Bearer <token>`), events as JSON
+ *   text messages on the WebSocket `/api/events`; files at `/files/<hash>`.
+ * - `electron/api/client.ts` turns either transport into a typed {@link StudioApi} that throws
+ *   `ApiError` for `{ ok: false }` answers.
+ *
+ * @example
+ * const api = createStudioClient(window.msp ?? createBrowserTransport());
+ * const story = await api.stories.create({ title: 'The Lighthouse' });
+ * const panel = await api.panels.create({ storyId: story.id });
+ * const job = await api.renders.renderPanel({ panelId: panel.id });
+ * api.events.subscribe((e) => { if (e.type === 'job.progress') showPreview(e.preview?.url); });
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Basic values
+
+/** An opaque record id (a UUID). */
+export type Id = string;
+
+/** An ISO 8601 UTC timestamp, e.g. `2025-01-31T12:00:00.000Z`. */
+export type Timestamp = string;
+
+/**
+ * A file in the content-addressed store. The renderer only ever names files by `hash`; paths never
+ * cross the API. `url` loads the bytes from the page's own origin: `/files/<hash>` in both modes
+ * (so canvases that draw stored images are not tainted and can be exported).
+ */
+export interface FileRef {
+  /** Lowercase hex SHA-256 of the bytes. */
+  hash: string;
+  url: string;
+  /** e.g. `image/png`. */
+  mediaType: string;
+  /** Size in bytes. */
+  size: number;
+  /** Pixel size, for images. */
+  width?: number;
+  height?: number;
+}
+
+/** How a payload names a stored file: its hash (a whole {@link FileRef} is accepted too). */
+export interface FileHandle {
+  hash: string;
+}
+
+/** File bytes sent with a payload: base64 (no `data:` prefix) and the media type. */
+export interface FileUpload {
+  /** Base64 of the bytes (standard alphabet; padding optional). */
+  data: string;
+  /** `image/png`, `image/jpeg` or `image/webp` for images. */
+  mediaType: string;
+  /** Original file name, for messages only. */
+  name?: string;
+}
+
+/** A stored file or new bytes. */
+export type FileInput = FileHandle | FileUpload;
+
+// ---------------------------------------------------------------------------------------------
+// Library: subjects and casts
+
+/** A subject (character or object) the model is taught from reference images. */
+export interface Subject {
+  id: Id;
+  name: string;
+  /** The rare identifier token, e.g. `sks`; unique among subjects. */
+  token: string;
+  /** The class noun, e.g. `cat`, `man in a comic style`. */
+  classNoun: string;
+  /** Reference images in the order they were added (images only, duplicates refused). */
+  referenceImages: FileRef[];
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+/** A group of subjects that appear together in a story (and train together). */
+export interface Cast {
+  id: Id;
+  name: string;
+  /** Member subjects, in display order. */
+  subjectIds: Id[];
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Projects: stories, panels, renders
+
+/** A story: a cast and panels in reading order. */
+export interface Story {
+  id: Id;
+  title: string;
+  castId: Id | null;
+  /** Panels in reading order (deleted panels excluded). */
+  panelIds: Id[];
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+/** The scheduler names of native-models/schedulers. */
+export type SchedulerName = 'ddim' | 'euler' | 'euler_a' | 'dpmpp_2m' | 'dpmpp_2m_karras';
+
+/** The scheduler names as the UI lists them (mirrors native-models SCHEDULER_NAMES). */
+export type SchedulerNames = readonly SchedulerName[];
+
+/** A painted region of the segment map: its color, local prompt and (optionally) the subject it shows. */
+export interface Region {
+  /** Lowercase `#rrggbb` (any `#rgb`/`#rrggbb` is accepted and normalized); distinct per panel. */
+  color: string;
+  /**
+   * Local prompt. When the region is bound to a subject, the render prompt is
+   * `<token> <classNoun> <prompt>` unless the prompt already contains the token.
+   */
+  prompt: string;
+  /** The cast member this region shows, or null/absent for a "free" region. */
+  subjectId?: Id | null;
+  /** A label for the region list (optional). */
+  name?: string;
+}
+
+/** An OpenPose keypoint in canvas pixels; null when hidden (occluded). */
+export type PoseKeypoint = Readonly<{ x: number; y: number; confidence: number }> | null;
+
+/** One skeleton: always 18 COCO keypoints in OpenPose order. */
+export interface PosePerson {
+  readonly keypoints: readonly PoseKeypoint[];
+}
+
+/** A pose document (structurally native-models/pose/openpose.ts `PoseDocument`). */
+export interface PoseDocumentJson {
+  readonly width: number;
+  readonly height: number;
+  readonly people: readonly PosePerson[];
+}
+
+/** SAL (segmentation guidance loss) settings. */
+export interface SalSettings {
+  /** 0 turns SAL off. */
+  weight: number;
+  /** Fractions of the steps, start < end, both in [0, 1]. */
+  start: number;
+  end: number;
+  /** Every n-th step of the range (n >= 1). */
+  every: number;
+}
+
+/**
+ * A panel's request as the editor keeps it: the fields of the MSP GenerationRequest plus the
+ * editor's own state (the painted segment map as a file, regions bound to subjects, the pose as a
+ * document). It may be incomplete while editing (empty prompts are allowed); it is checked in full
+ * when a render starts ({@link StudioApi.renders} `renderPanel` rejects with issues that name
+ * these fields, e.g. `regions[1].prompt`).
+ */
+export interface PanelRequest {
+  version: 1;
+  prompt: string;
+  negativePrompt: string;
+  /** Prompt for unpainted pixels; null means "same as `prompt`". */
+  backgroundPrompt: string | null;
+  /** The color of unpainted area in the segment map (`#000000`); transparent pixels count too. */
+  backgroundColor: string;
+  /** The painted segment map PNG (any size; resized to the panel with nearest neighbour). */
+  segmentMap: FileRef | null;
+  regions: Region[];
+  /** Skeletons (COCO-18); needs a model with a ControlNet. */
+  pose: PoseDocumentJson | null;
+  /** What segments develop against in the scaffolding stage. */
+  scaffolding: { image: FileRef } | { color: string } | null;
+  steps: number;
+  scheduler: SchedulerName;
+  guidanceScale: number;
+  /** A step count (whole number >= 0) or a fraction of `steps` in (0, 1). */
+  scaffoldingSteps: number;
+  globalDiffuserSteps: number;
+  /** In [0, 1]. */
+  globalDiffuserWeight: number;
+  controlnetScale: number;
+  sal: SalSettings;
+  /** The seed of the next render when `seedLocked`; otherwise the last seed used (for display). */
+  seed: number | null;
+  /** When false (the default) every render draws a new seed. */
+  seedLocked: boolean;
+  /** Render size in pixels; null means the model's default. Multiples of the model's VAE factor. */
+  width: number | null;
+  height: number | null;
+}
+
+/**
+ * What a payload may send for a panel request: any subset of the fields (merged over the stored
+ * request), with files named by hash.
+ */
+export type PanelRequestPatch = Partial<Omit<PanelRequest, 'segmentMap' | 'scaffolding' | 'sal'>> & {
+  segmentMap?: FileHandle | null;
+  scaffolding?: { image: FileHandle } | { color: string } | null;
+  sal?: Partial<SalSettings>;
+};
+
+/**
+ * The MSP GenerationRequest JSON (native-models/msp/request.ts) as it was rendered: defaults, seed
+ * and size filled in. File fields name stored files as `<hash>.png` / `<hash>.json`.
+ */
+export interface GenerationRequestJson {
+  version: 1;
+  prompt: string;
+  negativePrompt: string;
+  backgroundPrompt: string;
+  segmentMap: string;
+  backgroundColor: string;
+  segments: { color: string; prompt: string; subject?: string }[];
+  pose?: string;
+  scaffolding?: { image: string } | { color: string };
+  steps: number;
+  scheduler: SchedulerName;
+  guidanceScale: number;
+  scaffoldingSteps: number;
+  globalDiffuserSteps: number;
+  globalDiffuserWeight: number;
+  controlnetScale: number;
+  sal: SalSettings;
+  seed: number;
+  width: number;
+  height: number;
+}
+
+/** A panel of a story: its request (editor state) and its render history. */
+export interface Panel {
+  id: Id;
+  storyId: Id;
+  title: string;
+  request: PanelRequest;
+  /** Render history, newest first (`renders[0]` is the latest). */
+  renders: Render[];
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+/** One finished render of a panel: the image and everything needed to reproduce it. */
+export interface Render {
+  id: Id;
+  panelId: Id;
+  jobId: Id;
+  seed: number;
+  /** The PNG (it carries `parameters` and `msp:request` text chunks). */
+  image: FileRef;
+  /** The exact request rendered (seeded, sizes filled in). */
+  request: GenerationRequestJson;
+  /** The editor state at render time, for "reuse settings". */
+  panelRequest: PanelRequest;
+  /** The model folder's name. */
+  modelName: string;
+  /** Wall time of the job's run, in milliseconds. */
+  durationMs: number;
+  /** Non-fatal notes from the pipeline (e.g. antialiased edges resolved). */
+  warnings: string[];
+  createdAt: Timestamp;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs
+
+export type JobKind = 'render';
+
+/** queued -> running -> finished | failed | cancelled (queued -> cancelled too). */
+export type JobState = 'queued' | 'running' | 'finished' | 'failed' | 'cancelled';
+
+/** Where a running render is: model loading, the three MSP stages, then saving. */
+export type JobStage = 'queued' | 'loading' | 'global' | 'scaffolding' | 'harmonization' | 'saving' | 'done';
+
+export interface JobProgress {
+  /** Denoising steps done (0..totalSteps). */
+  step: number;
+  totalSteps: number;
+  stage: JobStage;
+  /** Milliseconds since the job started running (absent while queued). */
+  elapsedMs?: number;
+}
+
+export interface Job {
+  id: Id;
+  kind: JobKind;
+  state: JobState;
+  /** The panel a render job renders. */
+  panelId: Id;
+  progress: JobProgress;
+  /** Why the job failed (one sentence, names the field or file at fault). */
+  error?: string;
+  /** The render a finished job produced. */
+  renderId?: Id;
+  /** The latest preview image (while running). */
+  preview?: FileRef;
+  createdAt: Timestamp;
+  startedAt?: Timestamp;
+  finishedAt?: Timestamp;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models and app
+
+/** The model renders use, and where it runs. */
+export interface ModelInfo {
+  /** The model folder's name, e.g. `tiny-sd` or `tiny-random`. */
+  name: string;
+  /**
+   * `embedded`: the shipped tiny model; `env`: MSP_MODEL_DIR; `random`: a random-weight test model
+   * (its pictures are structured noise) because no trained model is installed.
+   */
+  source: 'embedded' | 'env' | 'random';
+  /** A sentence for the UI, e.g. why a random model is in use. */
+  note: string;
+  /** The execution provider the UNet runs on (`cpu`, `cuda`, `dml`, `coreml`). */
+  executionProvider: string;
+  /** Why a GPU provider was not used, when one was tried. */
+  providerFallbackReason?: string;
+  sizes: {
+    /** Default render size in pixels (square), or null when the model does not say. */
+    defaultImageSize: number | null;
+    /** Width and height must be multiples of this. */
+    vaeScaleFactor: number;
+    latentChannels: number;
+    sequenceLength: number;
+    hiddenSize: number;
+  };
+  hasControlNet: boolean;
+  /** A segmentation model for SAL is present. */
+  hasSegmentation: boolean;
+  schedulers: SchedulerNames;
+  /** Identifier tokens the model reserves for subjects (`tokenizer/rare_tokens.json`), if it lists any. */
+  rareTokens?: string[];
+}
+
+export interface AppInfo {
+  version: string;
+  mode: 'electron' | 'browser';
+  platform: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events
+
+/** What changed, for views that mirror lists (another window, another tab). */
+export type EntityKind = 'subject' | 'cast' | 'story' | 'panel' | 'render';
+
+export type StudioEvent =
+  /** Any job state change (queued, running, finished, failed, cancelled). */
+  | { type: 'job.updated'; job: Job }
+  /** Progress of a running job; `preview` every few steps (a fast latent preview PNG). */
+  | { type: 'job.progress'; jobId: Id; panelId: Id; progress: JobProgress; preview?: FileRef }
+  /** A render job finished (sent right after its `job.updated`). */
+  | { type: 'job.finished'; job: Job; render: Render }
+  /** A record was created, updated, deleted or restored. */
+  | { type: 'data.changed'; entity: EntityKind; id: Id; change: 'created' | 'updated' | 'deleted' }
+  /** Electron only: a menu command for the page (the page owns undo/redo and rendering). */
+  | { type: 'app.command'; command: AppCommand };
+
+/** Commands the Electron menu sends to the page. */
+export type AppCommand =
+  'undo' | 'redo' | 'render' | 'showStoryboard' | 'showPanel' | 'showLibrary' | 'showPages';
+
+export type StudioEventListener = (event: StudioEvent) => void;
+
+// ---------------------------------------------------------------------------------------------
+// Errors and the envelope
+
+export type ApiErrorCode =
+  /** The payload failed validation; `issues` name the fields. */
+  | 'invalid_input'
+  | 'not_found'
+  /** The request conflicts with the current state (e.g. a token already in use). */
+  | 'conflict'
+  | 'unknown_method'
+  /** Browser mode: missing or wrong token. */
+  | 'unauthorized'
+  /** Electron: a sender that is not the app's own page. */
+  | 'forbidden'
+  | 'internal';
+
+/** One problem in a payload: the field path (`request.regions[1].color`) and what is wrong. */
+export interface ApiIssue {
+  path: string;
+  message: string;
+}
+
+export interface ApiErrorInfo {
+  code: ApiErrorCode;
+  /** One sentence that names the field or record at fault. */
+  message: string;
+  issues?: ApiIssue[];
+}
+
+/** What every method answers over the transport. */
+export type ApiResponse<T> = { ok: true; value: T } | { ok: false; error: ApiErrorInfo };
+
+// ---------------------------------------------------------------------------------------------
+// Method payloads and results
+
+export interface SubjectCreateInput {
+  name: string;
+  /** Default: a suggestion ({@link StudioApi.subjects} `suggestToken`). */
+  token?: string;
+  classNoun: string;
+  referenceImages?: FileInput[];
+}
+
+export interface SubjectUpdateInput {
+  id: Id;
+  name?: string;
+  token?: string;
+  classNoun?: string;
+  /** Replaces the list (order kept); every entry must be a stored image. */
+  referenceImages?: FileHandle[];
+}
+
+export interface AddReferenceImagesResult {
+  subject: Subject;
+  added: FileRef[];
+  /** Images the subject already had (by hash). */
+  duplicates: FileRef[];
+  /** Files refused, with the reason (not an image, too large, unreadable). */
+  rejected: { index: number; name?: string; reason: string }[];
+}
+
+export interface PanelCreateInput {
+  storyId: Id;
+  title?: string;
+  request?: PanelRequestPatch;
+  /** Insert after this panel; default: at the end. */
+  afterPanelId?: Id;
+}
+
+export interface PanelUpdateInput {
+  id: Id;
+  title?: string;
+  /** Merged over the stored request (shallow; `sal` merged per field). */
+  request?: PanelRequestPatch;
+}
+
+/** The resolved request a render of the panel would use now, or why it cannot render. */
+export type ResolvedRequestResult =
+  | { ok: true; request: Omit<GenerationRequestJson, 'seed'> & { seed?: number } }
+  | { ok: false; issues: ApiIssue[] };
+
+// ---------------------------------------------------------------------------------------------
+// The API
+
+/**
+ * Every method returns a Promise, takes at most one payload object, and is reachable as the
+ * channel `<namespace>.<method>` (see `API_CHANNELS` in channels.ts).
+ */
+export interface StudioApi {
+  app: {
+    getInfo(): Promise<AppInfo>;
+  };
+  files: {
+    /** Stores bytes (content-addressed, deduplicated); at most 50 MB. */
+    upload(input: FileUpload): Promise<FileRef>;
+    /** The stored file's metadata. */
+    get(input: { hash: string }): Promise<FileRef>;
+  };
+  subjects: {
+    list(): Promise<Subject[]>;
+    get(input: { id: Id }): Promise<Subject>;
+    create(input: SubjectCreateInput): Promise<Subject>;
+    update(input: SubjectUpdateInput): Promise<Subject>;
+    /** Soft delete; `restore` undoes it. Removes the subject from casts' lists until restored. */
+    delete(input: { id: Id }): Promise<void>;
+    restore(input: { id: Id }): Promise<Subject>;
+    /** Adds images (checked: decodable PNG/JPEG/WebP, at most 50 MB; duplicates noticed by hash). */
+    addReferenceImages(input: { subjectId: Id; images: FileInput[] }): Promise<AddReferenceImagesResult>;
+    removeReferenceImage(input: { subjectId: Id; hash: string }): Promise<Subject>;
+    /** A rare identifier token no subject uses yet. */
+    suggestToken(): Promise<{ token: string }>;
+  };
+  casts: {
+    list(): Promise<Cast[]>;
+    create(input: { name: string; subjectIds?: Id[] }): Promise<Cast>;
+    update(input: { id: Id; name?: string; subjectIds?: Id[] }): Promise<Cast>;
+    delete(input: { id: Id }): Promise<void>;
+  };
+  stories: {
+    list(): Promise<Story[]>;
+    get(input: { id: Id }): Promise<Story>;
+    create(input: { title: string; castId?: Id | null }): Promise<Story>;
+    update(input: { id: Id; title?: string; castId?: Id | null }): Promise<Story>;
+    /** Soft delete (with its panels); `restore` undoes it. */
+    delete(input: { id: Id }): Promise<void>;
+    restore(input: { id: Id }): Promise<Story>;
+  };
+  panels: {
+    /** The story's panels in reading order. */
+    list(input: { storyId: Id }): Promise<Panel[]>;
+    get(input: { id: Id }): Promise<Panel>;
+    create(input: PanelCreateInput): Promise<Panel>;
+    update(input: PanelUpdateInput): Promise<Panel>;
+    /** A copy (request and title, no renders) inserted after the original. */
+    duplicate(input: { id: Id }): Promise<Panel>;
+    /** Soft delete; `restore` puts it back at its old position. */
+    delete(input: { id: Id }): Promise<void>;
+    restore(input: { id: Id }): Promise<Panel>;
+    /** New reading order: `panelIds` must list exactly the story's panels. */
+    reorder(input: { storyId: Id; panelIds: Id[] }): Promise<Story>;
+    /** Stores a painted segment map (PNG) and sets it on the panel. */
+    setSegmentMap(input: { panelId: Id; image: FileInput }): Promise<Panel>;
+    /** Sets (or clears) the pose document. */
+    setPose(input: { panelId: Id; pose: PoseDocumentJson | null }): Promise<Panel>;
+    /** The GenerationRequest a render would use now, or the issues that block it. */
+    resolveRequest(input: { id: Id }): Promise<ResolvedRequestResult>;
+  };
+  renders: {
+    /** Queues a render of the panel; rejects (invalid_input, issues naming panel fields) when it cannot render. */
+    renderPanel(input: { panelId: Id; seed?: number }): Promise<Job>;
+    /** A panel's render history, newest first. */
+    list(input: { panelId: Id }): Promise<Render[]>;
+    get(input: { id: Id }): Promise<Render>;
+    delete(input: { id: Id }): Promise<void>;
+  };
+  jobs: {
+    /** Jobs, newest first (at most `limit`, default 100). */
+    list(input?: { state?: JobState; panelId?: Id; limit?: number }): Promise<Job[]>;
+    get(input: { id: Id }): Promise<Job>;
+    /** Cancels a queued or running job (a running render stops at its next step). */
+    cancel(input: { id: Id }): Promise<Job>;
+  };
+  models: {
+    getInfo(): Promise<ModelInfo>;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Channel typing
+
+/** `<namespace>.<method>` for every method of {@link StudioApi}. */
+export type ApiMethod = {
+  [N in keyof StudioApi]: `${N}.${Extract<keyof StudioApi[N], string>}`;
+}[keyof StudioApi];
+
+type MethodOf<M extends ApiMethod> = M extends `${infer N}.${infer F}`
+  ? N extends keyof StudioApi
+    ? F extends keyof StudioApi[N]
+      ? StudioApi[N][F]
+      : never
+    : never
+  : never;
+
+/** The payload type of a method (`undefined` for methods without one). */
+export type ApiInput<M extends ApiMethod> =
+  MethodOf<M> extends () => Promise<unknown>
+    ? undefined
+    : MethodOf<M> extends (input: infer I) => Promise<unknown>
+      ? I
+      : never;
+
+/** The resolved result type of a method. */
+export type ApiOutput<M extends ApiMethod> =
+  MethodOf<M> extends (...args: never[]) => Promise<infer O> ? O : never;
+
+/**
+ * The transport both modes provide: Electron's preload exposes it as `window.msp`; browser mode
+ * builds it from fetch + WebSocket (`createBrowserTransport` in client.ts).
+ */
+export interface MspBridge {
+  invoke(method: ApiMethod, payload?: unknown): Promise<ApiResponse<unknown>>;
+  /** Returns a function that unsubscribes. */
+  onEvent(listener: StudioEventListener): () => void;
+}
+
+/** The typed client: the API plus event subscription. */
+export type StudioClient = StudioApi & {
+  events: { subscribe(listener: StudioEventListener): () => void };
+};

@@ -1,0 +1,1096 @@
+/**
+ * The studio service: implements the {@link StudioApi} over the database, the file store, the job
+ * queue and the render runner. Both transports (Electron IPC and the browser-mode server) call
+ * {@link StudioService.dispatch}, which checks the method against the allow-list, validates the
+ * payload with zod (errors name the field) and answers the {@link ApiResponse} envelope.
+ *
+ * Files cross the API by SHA-256 hash only; the service alone turns hashes into paths.
+ *
+ * @example
+ * const service = await StudioService.open({ dataDir, mode: 'browser', fileUrl: (h) => `/files/${h}` });
+ * const answer = await service.dispatch('stories.create', { title: 'The Lighthouse' });
+ * service.onEvent((event) => socket.send(JSON.stringify(event)));
+ * await service.close();
+ */
+import { randomInt } from 'node:crypto';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type {
+  AddReferenceImagesResult,
+  ApiMethod,
+  ApiResponse,
+  AppInfo,
+  Cast,
+  EntityKind,
+  FileRef,
+  GenerationRequestJson,
+  Job,
+  ModelInfo,
+  Panel,
+  PanelRequest,
+  Render,
+  ResolvedRequestResult,
+  Story,
+  StudioApi,
+  StudioEvent,
+  StudioEventListener,
+  Subject,
+} from '../api/contract.js';
+import { isApiMethod } from '../api/channels.js';
+import { decodeImage } from '../../native-models/image/image.js';
+import { encodePng } from '../../native-models/image/png.js';
+import { defaultModelDir } from '../../native-models/models/default-model.js';
+import { parseGenerationRequest } from '../../native-models/msp/request.js';
+import { toOpenPoseJson } from '../../native-models/pose/openpose.js';
+import { openDatabase } from './database.js';
+import type {
+  CastRow,
+  JobRow,
+  PanelRow,
+  RenderRow,
+  StoredPanelRequest,
+  StoryRow,
+  StudioDatabase,
+  SubjectRow,
+} from './database.js';
+import { FileStore } from './file-store.js';
+import { JobQueue } from './job-queue.js';
+import type { JobContext, JobQueueEvent } from './job-queue.js';
+import {
+  defaultPanelRequest,
+  editingIssues,
+  hasPeople,
+  mergePanelRequest,
+  resolvePanelRequest,
+} from './panel-request.js';
+import type { ResolveContext } from './panel-request.js';
+import { WorkerRenderRunner } from './render-runner.js';
+import type { RenderRunner } from './render-runner.js';
+import * as S from './schemas.js';
+import { MAX_FILE_BYTES, parsePayload, ServiceError, toErrorInfo } from './schemas.js';
+
+export interface StudioServiceOptions {
+  /** Where the database, files and models live. */
+  dataDir: string;
+  mode: AppInfo['mode'];
+  /** The URL a page loads a stored file from. */
+  fileUrl: (hash: string) => string;
+  /** Default: a worker running the default model (or the random test model). */
+  runner?: RenderRunner;
+  version?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** What a render job stores as its input (so it can run after a restart too). */
+interface RenderJobInput {
+  request: GenerationRequestJson;
+  panelRequest: StoredPanelRequest;
+  files: { segmentMap: string; pose?: string; scaffoldImage?: string };
+}
+
+/** Media types the library accepts, by their magic bytes. */
+const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'] as const;
+
+/** The media type the bytes actually are (images and JSON), or undefined. */
+export function sniffMediaType(bytes: Uint8Array): string | undefined {
+  const starts = (...sig: number[]) => sig.every((b, i) => bytes[i] === b);
+  if (starts(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a)) return 'image/png';
+  if (starts(0xff, 0xd8, 0xff)) return 'image/jpeg';
+  if (
+    starts(0x52, 0x49, 0x46, 0x46) &&
+    bytes[8] === 0x57 &&
+    bytes[9] === 0x45 &&
+    bytes[10] === 0x42 &&
+    bytes[11] === 0x50
+  )
+    return 'image/webp';
+  const first = bytes.find((b) => b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09);
+  if (first === 0x7b || first === 0x5b) return 'application/json';
+  return undefined;
+}
+
+/**
+ * Identifier tokens to suggest when the model lists none (the tiny-world recipe's list: short
+ * letter strings that are rare in captions). The model's own `rareTokens` come first.
+ */
+const FALLBACK_RARE_TOKENS = [
+  'sks',
+  'zwx',
+  'qlv',
+  'bvx',
+  'kxq',
+  'vjz',
+  'pqy',
+  'xgw',
+  'fzq',
+  'jvk',
+  'wqz',
+  'hxv',
+  'zqp',
+  'qjd',
+  'yxk',
+  'vqm',
+];
+
+export class StudioService {
+  private readonly listeners = new Set<StudioEventListener>();
+  private modelInfo: ModelInfo | undefined;
+  private blankMaps = new Map<string, string>();
+  readonly api: StudioApi;
+
+  private constructor(
+    readonly db: StudioDatabase,
+    readonly store: FileStore,
+    readonly queue: JobQueue,
+    private readonly runner: RenderRunner,
+    private readonly options: StudioServiceOptions,
+  ) {
+    this.api = this.buildApi();
+  }
+
+  /**
+   * Opens the data folder: database (migrated), file store (stale temp files and old previews
+   * removed), job queue (interrupted jobs failed, queued ones resumed) and the render runner,
+   * which starts loading the model in the background.
+   */
+  static async open(options: StudioServiceOptions): Promise<StudioService> {
+    const { dataDir } = options;
+    await mkdir(join(dataDir, 'files'), { recursive: true });
+    await rm(join(dataDir, 'tmp'), { recursive: true, force: true });
+    await mkdir(join(dataDir, 'tmp'), { recursive: true });
+    const db = openDatabase(join(dataDir, 'studio.db'));
+    const store = new FileStore(join(dataDir, 'files'));
+    await store.removeStaleTempFiles();
+    for (const hash of db.files.listTransient()) {
+      await store.remove(hash);
+      db.files.delete(hash);
+    }
+    const env = options.env ?? process.env;
+    const modelDir = defaultModelDir(env);
+    const runner =
+      options.runner ??
+      new WorkerRenderRunner({
+        ...(modelDir !== undefined ? { modelDir, modelSource: env.MSP_MODEL_DIR ? 'env' : 'embedded' } : {}),
+        randomModelDir: join(dataDir, 'models', 'tiny-random'),
+      });
+    // The queue calls the service, which is built next (jobs run only after recover() below).
+    const queue: JobQueue = new JobQueue(db.jobs, (job, context) => service.runRenderJob(job, context));
+    const service = new StudioService(db, store, queue, runner, options);
+    queue.on((event) => service.onQueueEvent(event));
+    runner.info().then(
+      (info) => (service.modelInfo = info),
+      () => undefined, // reported when a render or models.getInfo asks
+    );
+    queue.recover();
+    return service;
+  }
+
+  /** Subscribes to studio events; returns the unsubscribe function. */
+  onEvent(listener: StudioEventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Calls an API method by channel name with an untrusted payload and answers the envelope.
+   * Never throws.
+   */
+  async dispatch(method: unknown, payload: unknown): Promise<ApiResponse<unknown>> {
+    if (!isApiMethod(method)) {
+      return {
+        ok: false,
+        error: {
+          code: 'unknown_method',
+          message: `unknown API method ${JSON.stringify(String(method)).slice(0, 80)}`,
+        },
+      };
+    }
+    const [namespace, name] = method.split('.') as [keyof StudioApi, string];
+    const fn = (this.api[namespace] as unknown as Record<string, (p: unknown) => Promise<unknown>>)[name];
+    try {
+      const value = await fn(payload);
+      return { ok: true, value: value ?? null };
+    } catch (err) {
+      return { ok: false, error: toErrorInfo(err) };
+    }
+  }
+
+  /** Stops the queue (a running render is cancelled), the worker and the database. */
+  async close(): Promise<void> {
+    await this.queue.close();
+    await this.runner.close();
+    this.db.close();
+    this.listeners.clear();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The API
+
+  private buildApi(): StudioApi {
+    const db = this.db;
+    const m = <M extends ApiMethod>(method: M) => method;
+    return {
+      app: {
+        getInfo: async (payload?: unknown) => {
+          parsePayload(S.none, payload, m('app.getInfo'));
+          return {
+            version: this.options.version ?? '0.0.0',
+            mode: this.options.mode,
+            platform: process.platform,
+          };
+        },
+      },
+      files: {
+        upload: async (payload) => {
+          const input = parsePayload(S.fileUpload, payload, m('files.upload'));
+          return this.storeUpload(input, 'files.upload');
+        },
+        get: async (payload) => {
+          const { hash } = parsePayload(S.fileGet, payload, m('files.get'));
+          return this.fileRef(this.requireFile(hash, 'hash'));
+        },
+      },
+      subjects: {
+        list: async (payload?: unknown) => {
+          parsePayload(S.none, payload, m('subjects.list'));
+          return db.subjects.list().map((r) => this.toSubject(r));
+        },
+        get: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('subjects.get'));
+          return this.toSubject(this.liveSubject(id));
+        },
+        create: async (payload) => {
+          const input = parsePayload(S.subjectCreate, payload, m('subjects.create'));
+          const token = input.token ?? (await this.suggestToken());
+          if (db.subjects.tokenInUse(token)) throw this.tokenConflict(token);
+          const images: string[] = [];
+          for (const [index, image] of (input.referenceImages ?? []).entries()) {
+            const checked = await this.checkedImage(image, `referenceImages[${index}]`);
+            if ('reason' in checked) {
+              throw ServiceError.invalid(
+                [{ path: `referenceImages[${index}]`, message: checked.reason }],
+                'subjects.create',
+              );
+            }
+            if (!images.includes(checked.hash)) images.push(checked.hash);
+          }
+          const row = db.subjects.create({ name: input.name, token, classNoun: input.classNoun, images });
+          this.changed('subject', row.id, 'created');
+          return this.toSubject(row);
+        },
+        update: async (payload) => {
+          const input = parsePayload(S.subjectUpdate, payload, m('subjects.update'));
+          this.liveSubject(input.id);
+          if (input.token !== undefined && db.subjects.tokenInUse(input.token, input.id)) {
+            throw this.tokenConflict(input.token);
+          }
+          const images = input.referenceImages?.map((f, i) => {
+            const file = this.requireFile(f.hash, `referenceImages[${i}]`);
+            if (!(IMAGE_TYPES as readonly string[]).includes(file.mediaType)) {
+              throw ServiceError.invalid(
+                [{ path: `referenceImages[${i}]`, message: 'is not an image' }],
+                'subjects.update',
+              );
+            }
+            return f.hash;
+          });
+          const row = db.subjects.update(input.id, {
+            ...(input.name !== undefined ? { name: input.name } : {}),
+            ...(input.token !== undefined ? { token: input.token } : {}),
+            ...(input.classNoun !== undefined ? { classNoun: input.classNoun } : {}),
+            ...(images ? { images: [...new Set(images)] } : {}),
+          });
+          this.changed('subject', input.id, 'updated');
+          return this.toSubject(row as SubjectRow);
+        },
+        delete: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('subjects.delete'));
+          if (!db.subjects.softDelete(id)) throw ServiceError.notFound(`subject ${id}`);
+          this.changed('subject', id, 'deleted');
+        },
+        restore: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('subjects.restore'));
+          const row = db.subjects.get(id);
+          if (!row) throw ServiceError.notFound(`subject ${id}`);
+          if (row.deletedAt !== null) {
+            if (db.subjects.tokenInUse(row.token, id)) throw this.tokenConflict(row.token);
+            db.subjects.restore(id);
+            this.changed('subject', id, 'created');
+          }
+          return this.toSubject(db.subjects.get(id) as SubjectRow);
+        },
+        addReferenceImages: async (payload) => {
+          const input = parsePayload(S.addReferenceImages, payload, m('subjects.addReferenceImages'));
+          const subject = this.liveSubject(input.subjectId);
+          const result: Omit<AddReferenceImagesResult, 'subject'> = {
+            added: [],
+            duplicates: [],
+            rejected: [],
+          };
+          const images = [...subject.images];
+          for (const [index, image] of input.images.entries()) {
+            const checked = await this.checkedImage(image, `images[${index}]`);
+            const name = 'name' in image ? image.name : undefined;
+            if ('reason' in checked) {
+              result.rejected.push({
+                index,
+                ...(name !== undefined ? { name } : {}),
+                reason: checked.reason,
+              });
+            } else if (images.includes(checked.hash)) {
+              result.duplicates.push(this.fileRef(checked));
+            } else {
+              images.push(checked.hash);
+              result.added.push(this.fileRef(checked));
+            }
+          }
+          const row = result.added.length > 0 ? db.subjects.update(subject.id, { images }) : subject;
+          if (result.added.length > 0) this.changed('subject', subject.id, 'updated');
+          return { subject: this.toSubject(row as SubjectRow), ...result };
+        },
+        removeReferenceImage: async (payload) => {
+          const input = parsePayload(S.removeReferenceImage, payload, m('subjects.removeReferenceImage'));
+          const subject = this.liveSubject(input.subjectId);
+          if (!subject.images.includes(input.hash)) {
+            throw ServiceError.notFound(`reference image ${input.hash} of subject ${subject.name}`);
+          }
+          const row = db.subjects.update(subject.id, {
+            images: subject.images.filter((h) => h !== input.hash),
+          });
+          this.changed('subject', subject.id, 'updated');
+          return this.toSubject(row as SubjectRow);
+        },
+        suggestToken: async (payload?: unknown) => {
+          parsePayload(S.none, payload, m('subjects.suggestToken'));
+          return { token: await this.suggestToken() };
+        },
+      },
+      casts: {
+        list: async (payload?: unknown) => {
+          parsePayload(S.none, payload, m('casts.list'));
+          return db.casts.list().map(toCast);
+        },
+        create: async (payload) => {
+          const input = parsePayload(S.castCreate, payload, m('casts.create'));
+          const subjectIds = this.checkSubjectIds(input.subjectIds ?? [], 'casts.create');
+          const row = db.casts.create({ name: input.name, subjectIds });
+          this.changed('cast', row.id, 'created');
+          return toCast(row);
+        },
+        update: async (payload) => {
+          const input = parsePayload(S.castUpdate, payload, m('casts.update'));
+          this.liveCast(input.id);
+          const subjectIds = input.subjectIds && this.checkSubjectIds(input.subjectIds, 'casts.update');
+          const row = db.casts.update(input.id, {
+            ...(input.name !== undefined ? { name: input.name } : {}),
+            ...(subjectIds ? { subjectIds } : {}),
+          });
+          this.changed('cast', input.id, 'updated');
+          return toCast(row as CastRow);
+        },
+        delete: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('casts.delete'));
+          if (!db.casts.softDelete(id)) throw ServiceError.notFound(`cast ${id}`);
+          this.changed('cast', id, 'deleted');
+        },
+      },
+      stories: {
+        list: async (payload?: unknown) => {
+          parsePayload(S.none, payload, m('stories.list'));
+          return db.stories.list().map((r) => this.toStory(r));
+        },
+        get: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('stories.get'));
+          return this.toStory(this.liveStory(id));
+        },
+        create: async (payload) => {
+          const input = parsePayload(S.storyCreate, payload, m('stories.create'));
+          if (input.castId) this.liveCast(input.castId, 'castId');
+          const row = db.stories.create({ title: input.title, castId: input.castId ?? null });
+          this.changed('story', row.id, 'created');
+          return this.toStory(row);
+        },
+        update: async (payload) => {
+          const input = parsePayload(S.storyUpdate, payload, m('stories.update'));
+          this.liveStory(input.id);
+          if (input.castId) this.liveCast(input.castId, 'castId');
+          const row = db.stories.update(input.id, {
+            ...(input.title !== undefined ? { title: input.title } : {}),
+            ...(input.castId !== undefined ? { castId: input.castId } : {}),
+          });
+          this.changed('story', input.id, 'updated');
+          return this.toStory(row as StoryRow);
+        },
+        delete: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('stories.delete'));
+          if (!db.stories.softDelete(id)) throw ServiceError.notFound(`story ${id}`);
+          this.changed('story', id, 'deleted');
+        },
+        restore: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('stories.restore'));
+          const row = db.stories.get(id);
+          if (!row) throw ServiceError.notFound(`story ${id}`);
+          if (db.stories.restore(id)) this.changed('story', id, 'created');
+          return this.toStory(db.stories.get(id) as StoryRow);
+        },
+      },
+      panels: {
+        list: async (payload) => {
+          const { storyId } = parsePayload(S.panelList, payload, m('panels.list'));
+          this.liveStory(storyId, 'storyId');
+          return db.panels.list(storyId).map((r) => this.toPanel(r));
+        },
+        get: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('panels.get'));
+          return this.toPanel(this.livePanel(id));
+        },
+        create: async (payload) => {
+          const input = parsePayload(S.panelCreate, payload, m('panels.create'));
+          this.liveStory(input.storyId, 'storyId');
+          const ids = db.panels.ids(input.storyId);
+          let index = ids.length;
+          if (input.afterPanelId !== undefined) {
+            index = ids.indexOf(input.afterPanelId) + 1;
+            if (index === 0) {
+              throw ServiceError.invalid(
+                [{ path: 'afterPanelId', message: 'is not a panel of this story' }],
+                'panels.create',
+              );
+            }
+          }
+          const request = this.checkedRequest(defaultPanelRequest(), input.request, 'panels.create');
+          const row = db.panels.create({
+            storyId: input.storyId,
+            title: input.title ?? `Panel ${ids.length + 1}`,
+            request,
+            index,
+          });
+          this.changed('panel', row.id, 'created');
+          this.changed('story', input.storyId, 'updated');
+          return this.toPanel(row);
+        },
+        update: async (payload) => {
+          const input = parsePayload(S.panelUpdate, payload, m('panels.update'));
+          const panel = this.livePanel(input.id);
+          const request = input.request && this.checkedRequest(panel.request, input.request, 'panels.update');
+          const row = db.panels.update(input.id, {
+            ...(input.title !== undefined ? { title: input.title } : {}),
+            ...(request ? { request } : {}),
+          });
+          this.changed('panel', input.id, 'updated');
+          return this.toPanel(row as PanelRow);
+        },
+        duplicate: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('panels.duplicate'));
+          const panel = this.livePanel(id);
+          const index = db.panels.ids(panel.storyId).indexOf(id) + 1;
+          const row = db.panels.create({
+            storyId: panel.storyId,
+            title: `${panel.title} (copy)`.slice(0, 200),
+            request: panel.request,
+            index,
+          });
+          this.changed('panel', row.id, 'created');
+          this.changed('story', panel.storyId, 'updated');
+          return this.toPanel(row);
+        },
+        delete: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('panels.delete'));
+          const panel = db.panels.get(id);
+          if (!panel || !db.panels.softDelete(id)) throw ServiceError.notFound(`panel ${id}`);
+          this.changed('panel', id, 'deleted');
+          this.changed('story', panel.storyId, 'updated');
+        },
+        restore: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('panels.restore'));
+          const panel = db.panels.get(id);
+          if (!panel) throw ServiceError.notFound(`panel ${id}`);
+          this.liveStory(panel.storyId, 'storyId');
+          if (db.panels.restore(id)) {
+            this.changed('panel', id, 'created');
+            this.changed('story', panel.storyId, 'updated');
+          }
+          return this.toPanel(db.panels.get(id) as PanelRow);
+        },
+        reorder: async (payload) => {
+          const input = parsePayload(S.panelReorder, payload, m('panels.reorder'));
+          this.liveStory(input.storyId, 'storyId');
+          try {
+            db.panels.reorder(input.storyId, input.panelIds);
+          } catch (err) {
+            throw ServiceError.invalid(
+              [{ path: 'panelIds', message: (err as Error).message }],
+              'panels.reorder',
+            );
+          }
+          db.stories.touch(input.storyId);
+          this.changed('story', input.storyId, 'updated');
+          return this.toStory(db.stories.get(input.storyId) as StoryRow);
+        },
+        setSegmentMap: async (payload) => {
+          const input = parsePayload(S.setSegmentMap, payload, m('panels.setSegmentMap'));
+          const panel = this.livePanel(input.panelId);
+          const checked = await this.checkedImage(input.image, 'image');
+          if ('reason' in checked)
+            throw ServiceError.invalid([{ path: 'image', message: checked.reason }], 'panels.setSegmentMap');
+          if (checked.mediaType !== 'image/png') {
+            throw ServiceError.invalid(
+              [{ path: 'image', message: `must be a PNG (lossy ${checked.mediaType} smears region colors)` }],
+              'panels.setSegmentMap',
+            );
+          }
+          const row = db.panels.update(panel.id, {
+            request: { ...panel.request, segmentMap: { hash: checked.hash } },
+          });
+          this.changed('panel', panel.id, 'updated');
+          return this.toPanel(row as PanelRow);
+        },
+        setPose: async (payload) => {
+          const input = parsePayload(S.setPose, payload, m('panels.setPose'));
+          const panel = this.livePanel(input.panelId);
+          const row = db.panels.update(panel.id, { request: { ...panel.request, pose: input.pose } });
+          this.changed('panel', panel.id, 'updated');
+          return this.toPanel(row as PanelRow);
+        },
+        resolveRequest: async (payload): Promise<ResolvedRequestResult> => {
+          const { id } = parsePayload(S.idInput, payload, m('panels.resolveRequest'));
+          const panel = this.livePanel(id);
+          const resolved = resolvePanelRequest(panel.request, await this.resolveContext(panel.request));
+          return resolved.ok
+            ? { ok: true, request: resolved.value.json }
+            : { ok: false, issues: resolved.issues };
+        },
+      },
+      renders: {
+        renderPanel: async (payload) => {
+          const input = parsePayload(S.renderPanel, payload, m('renders.renderPanel'));
+          return this.renderPanel(input.panelId, input.seed);
+        },
+        list: async (payload) => {
+          const { panelId } = parsePayload(S.renderList, payload, m('renders.list'));
+          this.livePanel(panelId, 'panelId');
+          return db.renders.list(panelId).map((r) => this.toRender(r));
+        },
+        get: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('renders.get'));
+          const row = db.renders.get(id);
+          if (!row || row.deletedAt !== null) throw ServiceError.notFound(`render ${id}`);
+          return this.toRender(row);
+        },
+        delete: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('renders.delete'));
+          const row = db.renders.get(id);
+          if (!row || !db.renders.softDelete(id)) throw ServiceError.notFound(`render ${id}`);
+          this.changed('render', id, 'deleted');
+          this.changed('panel', row.panelId, 'updated');
+        },
+      },
+      jobs: {
+        list: async (payload) => {
+          const input = parsePayload(S.jobList, payload, m('jobs.list')) ?? {};
+          return db.jobs.list(input).map((r) => this.toJob(r));
+        },
+        get: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('jobs.get'));
+          const row = db.jobs.get(id);
+          if (!row) throw ServiceError.notFound(`job ${id}`);
+          return this.toJob(row);
+        },
+        cancel: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('jobs.cancel'));
+          if (!db.jobs.get(id)) throw ServiceError.notFound(`job ${id}`);
+          return this.toJob(this.queue.cancel(id));
+        },
+      },
+      models: {
+        getInfo: async (payload?: unknown) => {
+          parsePayload(S.none, payload, m('models.getInfo'));
+          return this.model();
+        },
+      },
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Rendering
+
+  private async model(): Promise<ModelInfo> {
+    try {
+      this.modelInfo = await this.runner.info();
+      return this.modelInfo;
+    } catch (err) {
+      throw new ServiceError('internal', (err as Error).message);
+    }
+  }
+
+  private async resolveContext(request: StoredPanelRequest): Promise<ResolveContext> {
+    const model = await this.model();
+    const poseHash = hasPeople(request.pose) ? await this.storePose(request.pose) : undefined;
+    const blankSegmentMapHash =
+      request.segmentMap === null && request.regions.length === 0
+        ? await this.blankSegmentMap(request.backgroundColor)
+        : undefined;
+    return {
+      subject: (id) => {
+        const s = this.db.subjects.get(id);
+        return s && s.deletedAt === null ? { token: s.token, classNoun: s.classNoun } : undefined;
+      },
+      hasFile: (hash) => this.db.files.get(hash) !== undefined && this.store.has(hash),
+      model,
+      ...(poseHash !== undefined ? { poseHash } : {}),
+      ...(blankSegmentMapHash !== undefined ? { blankSegmentMapHash } : {}),
+    };
+  }
+
+  private async renderPanel(panelId: string, seedOverride: number | undefined): Promise<Job> {
+    const panel = this.livePanel(panelId, 'panelId');
+    const resolved = resolvePanelRequest(panel.request, await this.resolveContext(panel.request));
+    if (!resolved.ok) throw ServiceError.invalid(resolved.issues, 'the panel cannot render');
+    const stored = panel.request;
+    const seed =
+      seedOverride ?? (stored.seedLocked && stored.seed !== null ? stored.seed : randomInt(0, 2 ** 32));
+    const request = { ...resolved.value.json, seed } as GenerationRequestJson;
+    const input: RenderJobInput = { request, panelRequest: stored, files: resolved.value.files };
+    const job = this.queue.enqueue({ kind: 'render', panelId, input, totalSteps: request.steps });
+    if (!stored.seedLocked && stored.seed !== seed) {
+      this.db.panels.update(panelId, { request: { ...stored, seed } });
+      this.changed('panel', panelId, 'updated');
+    }
+    return this.toJob(job);
+  }
+
+  /** The job queue's runner for render jobs (runs on the main thread; the render itself in the worker). */
+  private async runRenderJob(job: JobRow, context: JobContext): Promise<JobRow['result']> {
+    const input = job.input as RenderJobInput;
+    const started = Date.now();
+    const tmp = join(this.options.dataDir, 'tmp', job.id);
+    await mkdir(tmp, { recursive: true });
+    try {
+      // 1. The scene: the request with files resolved to the store (the pose copied as .json).
+      const files: { segmentMap: string; pose?: string; scaffoldImage?: string } = {
+        segmentMap: this.existingPath(input.files.segmentMap, 'segmentMap'),
+      };
+      if (input.files.pose) {
+        files.pose = join(tmp, 'pose.json');
+        await copyFile(this.existingPath(input.files.pose, 'pose'), files.pose);
+      }
+      if (input.files.scaffoldImage)
+        files.scaffoldImage = this.existingPath(input.files.scaffoldImage, 'scaffolding.image');
+      const scene = { request: parseGenerationRequest(input.request), baseDir: tmp, files };
+
+      // 2. Render in the worker; previews go to the store as transient files.
+      const total = input.request.steps;
+      context.reportProgress({ step: 0, totalSteps: total, stage: 'loading' });
+      let chain = Promise.resolve();
+      const output = await this.runner.render(
+        { scene, previewEvery: Math.max(1, Math.floor(total / 10)) },
+        {
+          signal: context.signal,
+          onProgress: (p) => {
+            chain = chain.then(async () => {
+              const preview = p.previewPng
+                ? await this.storeBytes(p.previewPng, 'image/png', true)
+                : undefined;
+              context.reportProgress(
+                { step: p.step, totalSteps: p.totalSteps, stage: p.stage },
+                preview?.hash,
+              );
+            });
+          },
+        },
+      );
+      await chain.catch(() => undefined);
+
+      // 3. Save the PNG and the render record.
+      context.reportProgress({ step: total, totalSteps: total, stage: 'saving' });
+      const image = await this.storeBytes(output.png, 'image/png', false, output.width, output.height);
+      const render = this.db.renders.create({
+        panelId: job.panelId,
+        jobId: job.id,
+        seed: output.request.seed,
+        imageHash: image.hash,
+        request: { ...input.request, seed: output.request.seed, width: output.width, height: output.height },
+        panelRequest: input.panelRequest,
+        modelName: output.modelName,
+        durationMs: Date.now() - started,
+        warnings: output.warnings,
+      });
+      return { renderId: render.id };
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  private existingPath(hash: string, field: string): string {
+    if (!this.store.has(hash)) throw new Error(`${field}: the file ${hash} is missing from the library`);
+    return this.store.pathOf(hash);
+  }
+
+  private onQueueEvent(event: JobQueueEvent): void {
+    if (event.type === 'progress') {
+      const preview = event.previewHash ? this.db.files.get(event.previewHash) : undefined;
+      this.emit({
+        type: 'job.progress',
+        jobId: event.job.id,
+        panelId: event.job.panelId,
+        progress: event.job.progress,
+        ...(preview ? { preview: this.fileRef(preview) } : {}),
+      });
+      return;
+    }
+    const job = this.toJob(event.job);
+    this.emit({ type: 'job.updated', job });
+    const renderId = event.job.result?.renderId;
+    if (event.job.state === 'finished' && renderId) {
+      const render = this.db.renders.get(renderId);
+      if (render) {
+        this.emit({ type: 'job.finished', job, render: this.toRender(render) });
+        this.changed('render', render.id, 'created');
+        this.changed('panel', render.panelId, 'updated');
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Files
+
+  /** Stores bytes and records their metadata. */
+  private async storeBytes(
+    bytes: Uint8Array,
+    mediaType: string,
+    transient: boolean,
+    width?: number,
+    height?: number,
+  ) {
+    const { hash, size } = await this.store.put(bytes);
+    return this.db.files.upsert({
+      hash,
+      mediaType,
+      size,
+      width: width ?? null,
+      height: height ?? null,
+      transient,
+    });
+  }
+
+  /** Validates and stores an upload: size, base64, and bytes that really are the declared type. */
+  private async storeUpload(
+    input: { data: string; mediaType: string; name?: string },
+    method: string,
+  ): Promise<FileRef> {
+    const checked = await this.checkUpload(input);
+    if ('reason' in checked) throw ServiceError.invalid([{ path: 'data', message: checked.reason }], method);
+    return this.fileRef(checked);
+  }
+
+  private async checkUpload(input: { data: string; mediaType: string; name?: string }) {
+    const bytes = new Uint8Array(Buffer.from(input.data, 'base64'));
+    const label = input.name ?? 'the file';
+    if (bytes.byteLength === 0) return { reason: `${label} is empty` };
+    if (bytes.byteLength > MAX_FILE_BYTES) return { reason: `${label} is larger than 50 MB` };
+    const actual = sniffMediaType(bytes);
+    const declared = input.mediaType.toLowerCase().split(';')[0].trim();
+    const allowed = [...IMAGE_TYPES, 'application/json'];
+    if (!allowed.includes(declared)) {
+      return {
+        reason: `${label}: ${declared} files are not accepted; use PNG, JPEG or WebP images (or JSON)`,
+      };
+    }
+    if (actual !== declared) {
+      return { reason: `${label} is not a ${declared} file${actual ? ` (its bytes are ${actual})` : ''}` };
+    }
+    if (declared === 'application/json') {
+      try {
+        JSON.parse(Buffer.from(bytes).toString('utf8'));
+      } catch {
+        return { reason: `${label} is not valid JSON` };
+      }
+      return this.storeBytes(bytes, declared, false);
+    }
+    let width: number;
+    let height: number;
+    try {
+      ({ width, height } = await decodeImage(bytes, label));
+    } catch {
+      return { reason: `${label} is not a readable image (unsupported or corrupt file)` };
+    }
+    return this.storeBytes(bytes, declared, false, width, height);
+  }
+
+  /** An image for the library: uploaded bytes (checked) or a stored image by hash. */
+  private async checkedImage(
+    image: { hash: string } | { data: string; mediaType: string; name?: string },
+    _path: string,
+  ) {
+    if ('data' in image) {
+      const checked = await this.checkUpload(image);
+      if ('reason' in checked) return checked;
+      if (!(IMAGE_TYPES as readonly string[]).includes(checked.mediaType))
+        return { reason: 'is not an image' };
+      return checked;
+    }
+    const file = this.db.files.get(image.hash);
+    if (!file || !this.store.has(image.hash))
+      return { reason: `the file ${image.hash} is not in the library` };
+    if (!(IMAGE_TYPES as readonly string[]).includes(file.mediaType))
+      return { reason: `is ${file.mediaType}, not an image` };
+    if (file.transient) return this.db.files.upsert({ ...file, transient: false });
+    return file;
+  }
+
+  private requireFile(hash: string, path: string) {
+    const file = this.db.files.get(hash);
+    if (!file || !this.store.has(hash)) {
+      throw new ServiceError('not_found', `${path}: the file ${hash} is not in the library`);
+    }
+    return file;
+  }
+
+  private fileRef(file: {
+    hash: string;
+    mediaType: string;
+    size: number;
+    width: number | null;
+    height: number | null;
+  }): FileRef {
+    return {
+      hash: file.hash,
+      url: this.options.fileUrl(file.hash),
+      mediaType: file.mediaType,
+      size: file.size,
+      ...(file.width !== null ? { width: file.width } : {}),
+      ...(file.height !== null ? { height: file.height } : {}),
+    };
+  }
+
+  private fileRefOf(hash: string): FileRef {
+    const file = this.db.files.get(hash);
+    return file
+      ? this.fileRef(file)
+      : { hash, url: this.options.fileUrl(hash), mediaType: 'application/octet-stream', size: 0 };
+  }
+
+  /** The pose document stored as OpenPose JSON (content-addressed); returns its hash. */
+  private async storePose(pose: NonNullable<StoredPanelRequest['pose']>): Promise<string> {
+    const json = JSON.stringify(toOpenPoseJson(pose));
+    return (await this.storeBytes(new TextEncoder().encode(json), 'application/json', false)).hash;
+  }
+
+  /** An 8x8 segment map of the background color (a panel with nothing painted renders its prompt). */
+  private async blankSegmentMap(color: string): Promise<string> {
+    const known = this.blankMaps.get(color);
+    if (known && this.store.has(known)) return known;
+    const rgb = [1, 3, 5].map((i) => parseInt(color.slice(i, i + 2), 16));
+    const data = new Uint8Array(8 * 8 * 3).map((_, i) => rgb[i % 3]);
+    const file = await this.storeBytes(
+      await encodePng({ width: 8, height: 8, data }),
+      'image/png',
+      false,
+      8,
+      8,
+    );
+    this.blankMaps.set(color, file.hash);
+    return file.hash;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Lookups and checks
+
+  private liveSubject(id: string, path = 'id'): SubjectRow {
+    const row = this.db.subjects.get(id);
+    if (!row || row.deletedAt !== null)
+      throw new ServiceError('not_found', `${path}: subject ${id} does not exist`);
+    return row;
+  }
+
+  private liveCast(id: string, path = 'id'): CastRow {
+    const row = this.db.casts.get(id);
+    if (!row || row.deletedAt !== null)
+      throw new ServiceError('not_found', `${path}: cast ${id} does not exist`);
+    return row;
+  }
+
+  private liveStory(id: string, path = 'id'): StoryRow {
+    const row = this.db.stories.get(id);
+    if (!row || row.deletedAt !== null)
+      throw new ServiceError('not_found', `${path}: story ${id} does not exist`);
+    return row;
+  }
+
+  private livePanel(id: string, path = 'id'): PanelRow {
+    const row = this.db.panels.get(id);
+    const story = row && this.db.stories.get(row.storyId);
+    if (!row || row.deletedAt !== null || !story || story.deletedAt !== null) {
+      throw new ServiceError('not_found', `${path}: panel ${id} does not exist`);
+    }
+    return row;
+  }
+
+  private checkSubjectIds(ids: readonly string[], method: string): string[] {
+    const issues = ids.flatMap((id, i) => {
+      const s = this.db.subjects.get(id);
+      if (!s || s.deletedAt !== null)
+        return [{ path: `subjectIds[${i}]`, message: `subject ${id} does not exist` }];
+      if (ids.indexOf(id) !== i)
+        return [{ path: `subjectIds[${i}]`, message: `subject ${id} is listed twice` }];
+      return [];
+    });
+    if (issues.length > 0) throw ServiceError.invalid(issues, method);
+    return [...ids];
+  }
+
+  /** The request merged with a patch; file references must exist and the whole must be consistent. */
+  private checkedRequest(
+    base: StoredPanelRequest,
+    patch: S.PanelRequestPatchInput | undefined,
+    method: string,
+  ): StoredPanelRequest {
+    const merged = patch ? mergePanelRequest(base, patch) : base;
+    const issues = editingIssues(merged);
+    const checkFile = (hash: string | undefined, path: string, png = false) => {
+      if (hash === undefined) return;
+      const file = this.db.files.get(hash);
+      if (!file || !this.store.has(hash))
+        issues.push({ path, message: `the file ${hash} is not in the library` });
+      else if (!(IMAGE_TYPES as readonly string[]).includes(file.mediaType))
+        issues.push({ path, message: 'is not an image' });
+      else if (png && file.mediaType !== 'image/png') issues.push({ path, message: 'must be a PNG' });
+    };
+    if (patch?.segmentMap) checkFile(merged.segmentMap?.hash, 'request.segmentMap', true);
+    if (patch?.scaffolding && merged.scaffolding && 'image' in merged.scaffolding) {
+      checkFile(merged.scaffolding.image.hash, 'request.scaffolding.image');
+    }
+    patch?.regions?.forEach((r, i) => {
+      if (r.subjectId && !this.db.subjects.get(r.subjectId)) {
+        issues.push({
+          path: `request.regions[${i}].subjectId`,
+          message: `subject ${r.subjectId} does not exist`,
+        });
+      }
+    });
+    if (issues.length > 0) throw ServiceError.invalid(issues, method);
+    return merged;
+  }
+
+  /** The first rare token no live subject uses: the model's list, then the fallback list, then numbered. */
+  private async suggestToken(): Promise<string> {
+    const model = await this.runner.info().catch(() => undefined);
+    const candidates = [...new Set([...(model?.rareTokens ?? []), ...FALLBACK_RARE_TOKENS])];
+    for (const token of candidates) if (!this.db.subjects.tokenInUse(token)) return token;
+    for (let n = 2; ; n++) {
+      for (const token of candidates) if (!this.db.subjects.tokenInUse(`${token}${n}`)) return `${token}${n}`;
+    }
+  }
+
+  private tokenConflict(token: string): ServiceError {
+    return new ServiceError(
+      'conflict',
+      `token: "${token}" is already the identifier of another subject; pick another`,
+      [{ path: 'token', message: 'is used by another subject' }],
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Records
+
+  private toSubject(r: SubjectRow): Subject {
+    return {
+      id: r.id,
+      name: r.name,
+      token: r.token,
+      classNoun: r.classNoun,
+      referenceImages: r.images.map((h) => this.fileRefOf(h)),
+      createdAt: r.createdAt,
+      updatedAt: r.updatedAt,
+    };
+  }
+
+  private toStory(r: StoryRow): Story {
+    return {
+      id: r.id,
+      title: r.title,
+      castId: r.castId !== null && this.db.casts.get(r.castId)?.deletedAt === null ? r.castId : null,
+      panelIds: this.db.panels.ids(r.id),
+      createdAt: r.createdAt,
+      updatedAt: r.updatedAt,
+    };
+  }
+
+  private toPanelRequest(stored: StoredPanelRequest): PanelRequest {
+    return {
+      ...stored,
+      segmentMap: stored.segmentMap ? this.fileRefOf(stored.segmentMap.hash) : null,
+      scaffolding:
+        stored.scaffolding && 'image' in stored.scaffolding
+          ? { image: this.fileRefOf(stored.scaffolding.image.hash) }
+          : stored.scaffolding,
+    };
+  }
+
+  private toPanel(r: PanelRow): Panel {
+    return {
+      id: r.id,
+      storyId: r.storyId,
+      title: r.title,
+      request: this.toPanelRequest(r.request),
+      renders: this.db.renders.list(r.id).map((x) => this.toRender(x)),
+      createdAt: r.createdAt,
+      updatedAt: r.updatedAt,
+    };
+  }
+
+  private toRender(r: RenderRow): Render {
+    return {
+      id: r.id,
+      panelId: r.panelId,
+      jobId: r.jobId,
+      seed: r.seed,
+      image: this.fileRefOf(r.imageHash),
+      request: r.request as GenerationRequestJson,
+      panelRequest: this.toPanelRequest(r.panelRequest),
+      modelName: r.modelName,
+      durationMs: r.durationMs,
+      warnings: r.warnings,
+      createdAt: r.createdAt,
+    };
+  }
+
+  private toJob(r: JobRow): Job {
+    return {
+      id: r.id,
+      kind: r.kind,
+      state: r.state,
+      panelId: r.panelId,
+      progress: r.progress,
+      ...(r.error !== null ? { error: r.error } : {}),
+      ...(r.result?.renderId ? { renderId: r.result.renderId } : {}),
+      ...(r.preview !== null && r.state === 'running' && this.db.files.get(r.preview)
+        ? { preview: this.fileRefOf(r.preview) }
+        : {}),
+      createdAt: r.createdAt,
+      ...(r.startedAt !== null ? { startedAt: r.startedAt } : {}),
+      ...(r.finishedAt !== null ? { finishedAt: r.finishedAt } : {}),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Events
+
+  private changed(entity: EntityKind, id: string, change: 'created' | 'updated' | 'deleted'): void {
+    this.emit({ type: 'data.changed', entity, id, change });
+  }
+
+  private emit(event: StudioEvent): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch {
+        // One listener's failure must not stop the others.
+      }
+    }
+  }
+}
+
+function toCast(r: CastRow): Cast {
+  return { id: r.id, name: r.name, subjectIds: r.subjectIds, createdAt: r.createdAt, updatedAt: r.updatedAt };
+}
