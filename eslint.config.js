@@ -18,6 +18,7 @@ export default tseslint.config(
   {
     // The renderer runs in a browser (or a sandboxed Electron window): DOM globals, no Node.
     files: ['renderer/**/*.{ts,tsx}'],
+    ignores: ['renderer/*.config.ts'],
     languageOptions: { globals: { ...globals.browser } },
     rules: {
       'no-restricted-imports': [
@@ -25,11 +26,11 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['node:*', 'fs', 'path', 'child_process'],
+              regex: '^(node:.*|fs|path|child_process)$',
               message: 'The renderer cannot use Node; go through the API.',
             },
             {
-              group: ['electron', 'electron/*'],
+              regex: '^electron(/.*)?$',
               message: 'The renderer reaches Electron only through the preload API.',
             },
           ],

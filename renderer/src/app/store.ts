@@ -1,0 +1,994 @@
+/**
+ * The studio's state and the actions that change it. Documents are edited only through the pure
+ * functions of `../editor`; this module records them in undo histories, keeps the backend in step
+ * (saves, server order of panels) and folds backend events (job progress, finished renders) in.
+ * Views read the state with `useStudio` and call the actions; they hold no document state of their own.
+ */
+import type {
+  ApiIssue,
+  AppInfo,
+  Cast,
+  FileRef,
+  Id,
+  Job,
+  ModelInfo,
+  Panel,
+  Render,
+  Story,
+  StudioClient,
+  StudioEvent,
+  Subject,
+} from '../../../electron/api/contract';
+import { errorIssues, errorMessage } from '../api/client';
+import { fileUpload, loadRaster, rasterUpload } from '../canvas/images';
+import { nextRegionColor } from '../editor/color';
+import { addRegion, regionOfSubject, setScaffolding, updateSettings } from '../editor/document';
+import type { PanelDocument } from '../editor/document';
+import { canRedo, canUndo, commit, createHistory, redo, undo } from '../editor/history';
+import type { History } from '../editor/history';
+import { documentFromRequest, requestPatch, reuseSettings, saveDelta } from '../editor/request';
+import { stepBrushSize } from '../editor/shortcuts';
+import { insertPanel, movePanel, reconcileOrder, removePanel } from '../editor/storyboard';
+import type { StoryboardState } from '../editor/storyboard';
+import type { ToolId } from '../editor/tools';
+import { validatePanel } from '../editor/validate';
+import type { EditorIssue } from '../editor/validate';
+
+export type Place = 'storyboard' | 'panel' | 'library' | 'pages';
+
+export const PLACES: readonly { id: Place; label: string }[] = [
+  { id: 'storyboard', label: 'Storyboard' },
+  { id: 'panel', label: 'Panel' },
+  { id: 'library', label: 'Library' },
+  { id: 'pages', label: 'Pages' },
+];
+
+/** A panel open in the editor. */
+export interface EditorSession {
+  readonly history: History<PanelDocument>;
+  /** What the backend has; saves send the difference. */
+  readonly saved: PanelDocument;
+  readonly saving: boolean;
+  readonly saveError: string | null;
+}
+
+/** The render side of a panel: its current job, live preview, and why the last attempt failed. */
+export interface RenderState {
+  readonly job: Job | null;
+  readonly preview: FileRef | null;
+  readonly error: string | null;
+  /** Problems the backend found in the request, by field path (`regions[1].prompt`). */
+  readonly issues: readonly ApiIssue[];
+}
+
+export interface ToolSettings {
+  readonly tool: ToolId;
+  readonly brushSize: number;
+  /** Opacity of the segment map over the render, 0..1. */
+  readonly overlay: number;
+  readonly activeRegionId: string | null;
+  readonly selectedPerson: number | null;
+  /** One line for the status bar ("Pick a region to paint with"). */
+  readonly hint: string | null;
+}
+
+export interface StudioState {
+  readonly place: Place;
+  readonly connection: { kind: 'loading' } | { kind: 'ready' } | { kind: 'failed'; message: string };
+  readonly appInfo: AppInfo | null;
+  readonly model: ModelInfo | null;
+  readonly modelError: string | null;
+  readonly stories: readonly Story[];
+  readonly storyId: Id | null;
+  readonly storyError: string | null;
+  readonly subjects: readonly Subject[];
+  readonly casts: readonly Cast[];
+  /** Panels of the open story by id (the server's records: title, renders). */
+  readonly panels: Readonly<Record<Id, Panel>>;
+  /** The open story's panel order, with undo. */
+  readonly board: History<StoryboardState>;
+  readonly boardError: string | null;
+  readonly panelId: Id | null;
+  readonly editors: Readonly<Record<Id, EditorSession>>;
+  readonly panelLoadError: string | null;
+  readonly renders: Readonly<Record<Id, RenderState>>;
+  /** The history thumbnail shown on the canvas per panel (null: the latest render). */
+  readonly shownRender: Readonly<Record<Id, Id | null>>;
+  readonly tools: ToolSettings;
+  /** Library messages by card: a subject id, `new-subject`, `casts` or a cast id. */
+  readonly libraryMessages: Readonly<Record<string, { kind: 'error' | 'info'; text: string }>>;
+  /** The last undoable library deletion ("Deleted Pip — Undo"). */
+  readonly deletedSubject: Subject | null;
+}
+
+const EMPTY_RENDER: RenderState = { job: null, preview: null, error: null, issues: [] };
+const SAVE_DELAY_MS = 400;
+const LAST_STORY_KEY = 'msp-studio:last-story';
+
+type Listener = () => void;
+
+/** Zoom and fit requests from shortcuts, for the canvas view to carry out. */
+export type ViewCommand = 'zoom-in' | 'zoom-out' | 'zoom-100' | 'zoom-fit';
+
+export class Studio {
+  private current: StudioState;
+  private readonly listeners = new Set<Listener>();
+  private readonly viewListeners = new Set<(command: ViewCommand) => void>();
+  private readonly saveTimers = new Map<Id, ReturnType<typeof setTimeout>>();
+  private readonly saveChains = new Map<Id, Promise<void>>();
+  /** The panel order the server has for the open story. */
+  private serverOrder: Id[] = [];
+  private boardChain: Promise<void> = Promise.resolve();
+  private unsubscribe: (() => void) | null = null;
+  /** Resolves once the model info is known (null when it could not be loaded). */
+  private modelReady: Promise<ModelInfo | null> = Promise.resolve(null);
+
+  constructor(private readonly api: StudioClient) {
+    this.current = {
+      place: 'storyboard',
+      connection: { kind: 'loading' },
+      appInfo: null,
+      model: null,
+      modelError: null,
+      stories: [],
+      storyId: null,
+      storyError: null,
+      subjects: [],
+      casts: [],
+      panels: {},
+      board: createHistory<StoryboardState>({ order: [] }),
+      boardError: null,
+      panelId: null,
+      editors: {},
+      panelLoadError: null,
+      renders: {},
+      shownRender: {},
+      tools: {
+        tool: 'brush',
+        brushSize: 8,
+        overlay: 0.6,
+        activeRegionId: null,
+        selectedPerson: null,
+        hint: null,
+      },
+      libraryMessages: {},
+      deletedSubject: null,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Store plumbing
+
+  get state(): StudioState {
+    return this.current;
+  }
+
+  subscribe = (listener: Listener): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  getSnapshot = (): StudioState => this.current;
+
+  private set(patch: Partial<StudioState>): void {
+    this.current = { ...this.current, ...patch };
+    for (const listener of [...this.listeners]) listener();
+  }
+
+  onViewCommand(listener: (command: ViewCommand) => void): () => void {
+    this.viewListeners.add(listener);
+    return () => this.viewListeners.delete(listener);
+  }
+
+  viewCommand(command: ViewCommand): void {
+    for (const listener of [...this.viewListeners]) listener(command);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Start-up and events
+
+  async start(): Promise<void> {
+    this.unsubscribe = this.api.events.subscribe((event) => this.onEvent(event));
+    try {
+      const [appInfo, stories, subjects, casts] = await Promise.all([
+        this.api.app.getInfo(),
+        this.api.stories.list(),
+        this.api.subjects.list(),
+        this.api.casts.list(),
+      ]);
+      this.set({ appInfo, stories, subjects, casts, connection: { kind: 'ready' } });
+    } catch (error) {
+      this.set({ connection: { kind: 'failed', message: errorMessage(error) } });
+      return;
+    }
+    this.modelReady = this.api.models.getInfo().then(
+      (model) => {
+        this.set({ model });
+        return model;
+      },
+      (error: unknown) => {
+        this.set({ modelError: errorMessage(error) });
+        return null;
+      },
+    );
+    const remembered = localStorage.getItem(LAST_STORY_KEY);
+    const story = this.current.stories.find((s) => s.id === remembered) ?? this.current.stories[0];
+    if (story) await this.selectStory(story.id);
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+    for (const timer of this.saveTimers.values()) clearTimeout(timer);
+  }
+
+  private onEvent(event: StudioEvent): void {
+    switch (event.type) {
+      case 'job.updated':
+        this.updateRender(event.job.panelId, (r) =>
+          r.job && r.job.id !== event.job.id && event.job.createdAt < r.job.createdAt
+            ? r
+            : {
+                ...r,
+                job: event.job,
+                preview: event.job.state === 'running' ? r.preview : null,
+                error: event.job.state === 'failed' ? (event.job.error ?? 'The render failed') : r.error,
+              },
+        );
+        break;
+      case 'job.progress':
+        this.updateRender(event.panelId, (r) =>
+          r.job && r.job.id === event.jobId
+            ? {
+                ...r,
+                job: { ...r.job, state: 'running', progress: event.progress },
+                preview: event.preview ?? r.preview,
+              }
+            : r,
+        );
+        break;
+      case 'job.finished': {
+        const panel = this.current.panels[event.render.panelId];
+        if (panel && !panel.renders.some((r) => r.id === event.render.id)) {
+          this.set({
+            panels: {
+              ...this.current.panels,
+              [panel.id]: { ...panel, renders: [event.render, ...panel.renders] },
+            },
+            shownRender: { ...this.current.shownRender, [panel.id]: null },
+          });
+        }
+        this.updateRender(event.render.panelId, (r) => ({
+          ...r,
+          job: event.job,
+          preview: null,
+          error: null,
+        }));
+        break;
+      }
+      case 'data.changed':
+        if (event.entity === 'subject') void this.refreshSubjects();
+        if (event.entity === 'cast') void this.refreshCasts();
+        break;
+    }
+  }
+
+  private updateRender(panelId: Id, update: (r: RenderState) => RenderState): void {
+    const before = this.current.renders[panelId] ?? EMPTY_RENDER;
+    const after = update(before);
+    if (after !== before) this.set({ renders: { ...this.current.renders, [panelId]: after } });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Places
+
+  go(place: Place): void {
+    if (place === 'panel' && !this.current.panelId) {
+      const first = this.current.board.present.order[0];
+      if (first) {
+        void this.openPanel(first);
+        return;
+      }
+    }
+    this.set({ place });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Stories
+
+  get story(): Story | undefined {
+    return this.current.stories.find((s) => s.id === this.current.storyId);
+  }
+
+  async createStory(title: string): Promise<void> {
+    const name = title.trim();
+    if (name === '') {
+      this.set({ storyError: 'Give the story a title' });
+      return;
+    }
+    try {
+      const story = await this.api.stories.create({ title: name });
+      this.set({ stories: [...this.current.stories, story], storyError: null });
+      await this.selectStory(story.id);
+      this.set({ place: 'storyboard' });
+    } catch (error) {
+      this.set({ storyError: errorMessage(error) });
+    }
+  }
+
+  async selectStory(id: Id): Promise<void> {
+    this.flushAllSaves();
+    try {
+      const [story, panels] = await Promise.all([
+        this.api.stories.get({ id }),
+        this.api.panels.list({ storyId: id }),
+      ]);
+      localStorage.setItem(LAST_STORY_KEY, id);
+      this.serverOrder = [...story.panelIds];
+      this.set({
+        stories: this.current.stories.map((s) => (s.id === id ? story : s)),
+        storyId: id,
+        storyError: null,
+        panels: Object.fromEntries(panels.map((p) => [p.id, p])),
+        board: createHistory({ order: story.panelIds }),
+        boardError: null,
+        panelId: null,
+        editors: {},
+        renders: {},
+        shownRender: {},
+        tools: { ...this.current.tools, activeRegionId: null, selectedPerson: null },
+      });
+      if (this.current.place === 'panel') this.set({ place: 'storyboard' });
+    } catch (error) {
+      this.set({ storyError: errorMessage(error) });
+    }
+  }
+
+  async renameStory(title: string): Promise<void> {
+    const story = this.story;
+    if (!story || title.trim() === '' || title === story.title) return;
+    await this.updateStory({ id: story.id, title: title.trim() });
+  }
+
+  async setStoryCast(castId: Id | null): Promise<void> {
+    const story = this.story;
+    if (!story) return;
+    await this.updateStory({ id: story.id, castId });
+  }
+
+  private async updateStory(input: { id: Id; title?: string; castId?: Id | null }): Promise<void> {
+    try {
+      const story = await this.api.stories.update(input);
+      this.set({
+        stories: this.current.stories.map((s) => (s.id === story.id ? story : s)),
+        storyError: null,
+      });
+    } catch (error) {
+      this.set({ storyError: errorMessage(error) });
+    }
+  }
+
+  /** The subjects of the open story's cast, in cast order. */
+  get castSubjects(): Subject[] {
+    const cast = this.current.casts.find((c) => c.id === this.story?.castId);
+    if (!cast) return [];
+    return cast.subjectIds.flatMap((id) => this.current.subjects.filter((s) => s.id === id));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Storyboard (panel order with undo; the server follows)
+
+  async addPanel(afterId?: Id): Promise<void> {
+    const storyId = this.current.storyId;
+    if (!storyId) return;
+    try {
+      // no size: the panel takes the model's when it is first opened
+      const panel = await this.api.panels.create({ storyId, afterPanelId: afterId });
+      this.serverOrder = insertPanel({ order: this.serverOrder }, panel.id, afterId).order as Id[];
+      this.set({ panels: { ...this.current.panels, [panel.id]: panel } });
+      this.commitBoard(insertPanel(this.current.board.present, panel.id, afterId), 'Add panel');
+    } catch (error) {
+      this.set({ boardError: errorMessage(error) });
+    }
+  }
+
+  async duplicatePanel(id: Id): Promise<void> {
+    try {
+      await this.flushSave(id);
+      const copy = await this.api.panels.duplicate({ id });
+      this.serverOrder = insertPanel({ order: this.serverOrder }, copy.id, id).order as Id[];
+      this.set({ panels: { ...this.current.panels, [copy.id]: copy } });
+      this.commitBoard(insertPanel(this.current.board.present, copy.id, id), 'Duplicate panel');
+    } catch (error) {
+      this.set({ boardError: errorMessage(error) });
+    }
+  }
+
+  deletePanel(id: Id): void {
+    if (this.current.panelId === id) this.set({ panelId: null, place: 'storyboard' });
+    this.commitBoard(removePanel(this.current.board.present, id), 'Delete panel');
+  }
+
+  movePanel(from: number, to: number): void {
+    this.commitBoard(movePanel(this.current.board.present, from, to), 'Reorder panels');
+  }
+
+  undoBoard(): void {
+    if (!canUndo(this.current.board)) return;
+    this.set({ board: undo(this.current.board) });
+    this.syncBoard();
+  }
+
+  redoBoard(): void {
+    if (!canRedo(this.current.board)) return;
+    this.set({ board: redo(this.current.board) });
+    this.syncBoard();
+  }
+
+  private commitBoard(next: StoryboardState, label: string): void {
+    const board = commit(this.current.board, next, { label });
+    if (board === this.current.board) return;
+    this.set({ board, boardError: null });
+    this.syncBoard();
+  }
+
+  /** Brings the server's order to the board's, one step at a time (calls never overlap). */
+  private syncBoard(): void {
+    const storyId = this.current.storyId;
+    if (!storyId) return;
+    this.boardChain = this.boardChain.then(async () => {
+      const desired = this.current.board.present.order;
+      const plan = reconcileOrder(this.serverOrder, desired);
+      try {
+        for (const id of plan.remove) {
+          await this.flushSave(id);
+          await this.api.panels.delete({ id });
+          this.serverOrder = this.serverOrder.filter((p) => p !== id);
+        }
+        for (const id of plan.restore) {
+          const panel = await this.api.panels.restore({ id });
+          this.serverOrder = [...this.serverOrder, id];
+          this.set({ panels: { ...this.current.panels, [id]: panel } });
+        }
+        if (plan.reorder) {
+          const story = await this.api.panels.reorder({ storyId, panelIds: plan.reorder });
+          this.serverOrder = [...story.panelIds];
+          this.set({ stories: this.current.stories.map((s) => (s.id === story.id ? story : s)) });
+        }
+        this.set({ boardError: null });
+      } catch (error) {
+        this.set({ boardError: errorMessage(error) });
+      }
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Panel editor
+
+  /** The size of a panel that does not have one yet: the model's default (512 when it does not say). */
+  private async defaultSize(): Promise<{ width: number; height: number }> {
+    const model = this.current.model ?? (await this.modelReady);
+    const side = model?.sizes.defaultImageSize ?? 512;
+    return { width: side, height: side };
+  }
+
+  async openPanel(id: Id): Promise<void> {
+    this.set({ panelId: id, place: 'panel', panelLoadError: null });
+    if (this.current.editors[id]) return;
+    try {
+      const panel = await this.api.panels.get({ id });
+      const map = panel.request.segmentMap ? await loadRaster(panel.request.segmentMap.url) : null;
+      const doc = documentFromRequest(panel.request, await this.defaultSize(), map);
+      const session: EditorSession = {
+        history: createHistory(doc),
+        saved: doc,
+        saving: false,
+        saveError: null,
+      };
+      this.set({
+        panels: { ...this.current.panels, [id]: panel },
+        editors: { ...this.current.editors, [id]: session },
+        tools: { ...this.current.tools, activeRegionId: doc.regions[0]?.id ?? null, selectedPerson: null },
+      });
+      // a panel created without a size gets the model's; save it so renders use the same
+      if (panel.request.width === null || panel.request.height === null) this.scheduleSave(id);
+      if (!this.current.renders[id]) void this.loadLatestJob(id);
+    } catch (error) {
+      this.set({ panelLoadError: errorMessage(error) });
+    }
+  }
+
+  private async loadLatestJob(panelId: Id): Promise<void> {
+    try {
+      const [job] = await this.api.jobs.list({ panelId, limit: 1 });
+      if (job && (job.state === 'running' || job.state === 'queued')) {
+        this.updateRender(panelId, (r) => ({ ...r, job }));
+      }
+    } catch {
+      // the job list only restores a progress bar after a reload; the editor works without it
+    }
+  }
+
+  get session(): EditorSession | undefined {
+    const id = this.current.panelId;
+    return id ? this.current.editors[id] : undefined;
+  }
+
+  get doc(): PanelDocument | undefined {
+    return this.session?.history.present;
+  }
+
+  /**
+   * Applies a pure edit to the open panel as one undo step (`mergeKey` folds typing into one step).
+   * An edit that throws (e.g. a color another region uses) leaves the document as it was and returns
+   * the error message.
+   */
+  edit(update: (doc: PanelDocument) => PanelDocument, label: string, mergeKey?: string): string | null {
+    const id = this.current.panelId;
+    const session = id ? this.current.editors[id] : undefined;
+    if (!id || !session) return null;
+    let next: PanelDocument;
+    try {
+      next = update(session.history.present);
+    } catch (error) {
+      return errorMessage(error);
+    }
+    const history = commit(session.history, next, { label, mergeKey });
+    if (history === session.history) return null;
+    this.setSession(id, { ...session, history });
+    this.clearRenderIssues(id);
+    this.scheduleSave(id);
+    return null;
+  }
+
+  undoPanel(): void {
+    const id = this.current.panelId;
+    const session = id ? this.current.editors[id] : undefined;
+    if (!id || !session || !canUndo(session.history)) return;
+    this.setSession(id, { ...session, history: undo(session.history) });
+    this.afterHistoryMove(id);
+  }
+
+  redoPanel(): void {
+    const id = this.current.panelId;
+    const session = id ? this.current.editors[id] : undefined;
+    if (!id || !session || !canRedo(session.history)) return;
+    this.setSession(id, { ...session, history: redo(session.history) });
+    this.afterHistoryMove(id);
+  }
+
+  /** Undo/redo in whichever place has the focus. */
+  undo(): void {
+    if (this.current.place === 'panel') this.undoPanel();
+    else if (this.current.place === 'storyboard') this.undoBoard();
+  }
+
+  redo(): void {
+    if (this.current.place === 'panel') this.redoPanel();
+    else if (this.current.place === 'storyboard') this.redoBoard();
+  }
+
+  private afterHistoryMove(id: Id): void {
+    const doc = this.current.editors[id]?.history.present;
+    if (doc) {
+      const { activeRegionId, selectedPerson } = this.current.tools;
+      const regionGone = activeRegionId !== null && !doc.regions.some((r) => r.id === activeRegionId);
+      const personGone = selectedPerson !== null && selectedPerson >= doc.pose.people.length;
+      if (regionGone || personGone) {
+        this.setTools({
+          activeRegionId: regionGone ? (doc.regions[0]?.id ?? null) : activeRegionId,
+          selectedPerson: personGone ? null : selectedPerson,
+        });
+      }
+    }
+    this.clearRenderIssues(id);
+    this.scheduleSave(id);
+  }
+
+  private setSession(id: Id, session: EditorSession): void {
+    this.set({ editors: { ...this.current.editors, [id]: session } });
+  }
+
+  private clearRenderIssues(id: Id): void {
+    const r = this.current.renders[id];
+    if (r && (r.issues.length > 0 || (r.error && r.job?.state !== 'failed'))) {
+      this.updateRender(id, (x) => ({ ...x, issues: [], error: null }));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Saving
+
+  private scheduleSave(id: Id): void {
+    const timer = this.saveTimers.get(id);
+    if (timer) clearTimeout(timer);
+    this.saveTimers.set(
+      id,
+      setTimeout(() => void this.flushSave(id), SAVE_DELAY_MS),
+    );
+  }
+
+  private flushAllSaves(): void {
+    for (const id of this.saveTimers.keys()) void this.flushSave(id);
+  }
+
+  /** Sends what changed since the last save; resolves when the backend has it. */
+  flushSave(id: Id): Promise<void> {
+    const timer = this.saveTimers.get(id);
+    if (timer) clearTimeout(timer);
+    this.saveTimers.delete(id);
+    const chain = (this.saveChains.get(id) ?? Promise.resolve()).then(() => this.save(id));
+    this.saveChains.set(id, chain);
+    return chain;
+  }
+
+  private async save(id: Id): Promise<void> {
+    const session = this.current.editors[id];
+    if (!session) return;
+    const doc = session.history.present;
+    const delta = saveDelta(session.saved, doc);
+    if (!delta.request && !delta.segmentMap) return;
+    this.setSession(id, { ...session, saving: true });
+    try {
+      let panel: Panel | undefined;
+      if (delta.request) panel = await this.api.panels.update({ id, request: requestPatch(doc) });
+      if (delta.segmentMap) {
+        panel = await this.api.panels.setSegmentMap({
+          panelId: id,
+          image: await rasterUpload(doc.segmentMap),
+        });
+      }
+      const latest = this.current.editors[id];
+      if (latest) this.setSession(id, { ...latest, saved: doc, saving: false, saveError: null });
+      if (panel) {
+        const saved = panel;
+        const known = this.current.panels[id];
+        // keep renders that arrived by event while the save was in flight
+        const renders = known && known.renders.length > saved.renders.length ? known.renders : saved.renders;
+        this.set({ panels: { ...this.current.panels, [id]: { ...saved, renders } } });
+      }
+    } catch (error) {
+      const latest = this.current.editors[id];
+      if (latest)
+        this.setSession(id, { ...latest, saving: false, saveError: `Not saved: ${errorMessage(error)}` });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Tools and picking
+
+  setTools(patch: Partial<ToolSettings>): void {
+    this.set({ tools: { ...this.current.tools, ...patch } });
+  }
+
+  setTool(tool: ToolId): void {
+    this.setTools({ tool, hint: null });
+  }
+
+  stepBrush(direction: 1 | -1): void {
+    this.setTools({ brushSize: stepBrushSize(this.current.tools.brushSize, direction) });
+  }
+
+  /** Picking a cast member picks its region (created, with a fresh color, the first time). */
+  pickSubject(subjectId: Id): void {
+    const doc = this.doc;
+    if (!doc) return;
+    const existing = regionOfSubject(doc, subjectId);
+    if (existing) {
+      this.setTools({ activeRegionId: existing.id, hint: null });
+      return;
+    }
+    const id = newId('region');
+    const name = this.current.subjects.find((s) => s.id === subjectId)?.name ?? 'subject';
+    this.edit((d) => addRegion(d, { id, subjectId }), `Add region for ${name}`);
+    this.setTools({ activeRegionId: id, hint: null });
+    if (this.current.tools.tool === 'pose') this.setTool('brush');
+  }
+
+  addFreeRegion(): void {
+    const doc = this.doc;
+    if (!doc) return;
+    const id = newId('region');
+    this.edit(
+      (d) => addRegion(d, { id, color: nextRegionColor(d.regions.map((r) => r.color)) }),
+      'Add region',
+    );
+    this.setTools({ activeRegionId: id, hint: null });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Rendering
+
+  /** Problems found in the open panel before it goes to the backend. */
+  issues(doc: PanelDocument): EditorIssue[] {
+    const model = this.current.model;
+    const f = model?.sizes.vaeScaleFactor ?? 8;
+    const names = new Map(this.castSubjects.map((s) => [s.id, s.name] as const));
+    return validatePanel(doc, {
+      minRegionPixels: f * f,
+      vaeScaleFactor: f,
+      hasControlNet: model?.hasControlNet ?? true,
+      subjectNames: names,
+    });
+  }
+
+  async render(): Promise<void> {
+    const id = this.current.panelId;
+    const doc = this.doc;
+    if (!id || !doc || this.current.place !== 'panel') return;
+    const running = this.current.renders[id]?.job;
+    if (running && (running.state === 'queued' || running.state === 'running')) return;
+    const blocking = this.issues(doc).filter((i) => i.severity === 'error');
+    if (blocking.length > 0) {
+      const more = blocking.length > 1 ? ` (and ${blocking.length - 1} more, marked in red)` : '';
+      this.updateRender(id, (r) => ({ ...r, error: `${blocking[0].message}${more}`, issues: [] }));
+      return;
+    }
+    this.updateRender(id, (r) => ({ ...r, error: null, issues: [], preview: null }));
+    try {
+      await this.flushSave(id);
+      const saveError = this.current.editors[id]?.saveError;
+      if (saveError) throw new Error(saveError);
+      const seed = doc.settings.seedLocked && doc.settings.seed !== null ? doc.settings.seed : undefined;
+      const job = await this.api.renders.renderPanel({ panelId: id, seed });
+      this.updateRender(id, (r) => (r.job && r.job.id === job.id ? r : { ...r, job }));
+    } catch (error) {
+      this.updateRender(id, (r) => ({ ...r, error: errorMessage(error), issues: errorIssues(error) }));
+    }
+  }
+
+  async cancelRender(): Promise<void> {
+    const id = this.current.panelId;
+    const job = id ? this.current.renders[id]?.job : undefined;
+    if (!id || !job) return;
+    try {
+      const cancelled = await this.api.jobs.cancel({ id: job.id });
+      this.updateRender(id, (r) => ({ ...r, job: cancelled, preview: null }));
+    } catch (error) {
+      this.updateRender(id, (r) => ({ ...r, error: errorMessage(error) }));
+    }
+  }
+
+  showRender(panelId: Id, renderId: Id | null): void {
+    this.set({ shownRender: { ...this.current.shownRender, [panelId]: renderId } });
+  }
+
+  useAsScaffold(render: Render): void {
+    this.edit((d) => setScaffolding(d, { image: render.image }), 'Use render as scaffolding image');
+  }
+
+  reuseSettings(render: Render): void {
+    this.edit((d) => reuseSettings(d, render.panelRequest, render.seed), 'Reuse settings');
+  }
+
+  /** Locks the seed; an unlocked seed is filled with the last render's so locking keeps that picture. */
+  setSeedLocked(locked: boolean): void {
+    const id = this.current.panelId;
+    const last = id ? this.current.panels[id]?.renders[0]?.seed : undefined;
+    this.edit(
+      (d) =>
+        updateSettings(d, {
+          seedLocked: locked,
+          seed: locked && d.settings.seed === null ? (last ?? randomSeed()) : d.settings.seed,
+        }),
+      locked ? 'Lock seed' : 'Unlock seed',
+    );
+  }
+
+  randomizeSeed(): void {
+    this.edit((d) => updateSettings(d, { seed: randomSeed(), seedLocked: true }), 'New seed');
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Library
+
+  private async refreshSubjects(): Promise<void> {
+    try {
+      this.set({ subjects: await this.api.subjects.list() });
+    } catch {
+      // a missed refresh only delays a list update from another window
+    }
+  }
+
+  private async refreshCasts(): Promise<void> {
+    try {
+      this.set({ casts: await this.api.casts.list() });
+    } catch {
+      // as above
+    }
+  }
+
+  private libraryMessage(key: string, message: { kind: 'error' | 'info'; text: string } | null): void {
+    const { [key]: _old, ...rest } = this.current.libraryMessages;
+    this.set({ libraryMessages: message ? { ...rest, [key]: message } : rest });
+  }
+
+  async suggestToken(): Promise<string> {
+    try {
+      return (await this.api.subjects.suggestToken()).token;
+    } catch {
+      return '';
+    }
+  }
+
+  async createSubject(input: { name: string; classNoun: string; token: string }): Promise<boolean> {
+    if (input.name.trim() === '' || input.classNoun.trim() === '') {
+      this.libraryMessage('new-subject', { kind: 'error', text: 'A subject needs a name and a class noun' });
+      return false;
+    }
+    try {
+      const subject = await this.api.subjects.create({
+        name: input.name.trim(),
+        classNoun: input.classNoun.trim(),
+        token: input.token.trim() === '' ? undefined : input.token.trim(),
+      });
+      this.set({ subjects: [...this.current.subjects.filter((s) => s.id !== subject.id), subject] });
+      this.libraryMessage('new-subject', null);
+      return true;
+    } catch (error) {
+      this.libraryMessage('new-subject', { kind: 'error', text: errorMessage(error) });
+      return false;
+    }
+  }
+
+  async updateSubject(input: { id: Id; name?: string; classNoun?: string; token?: string }): Promise<void> {
+    try {
+      const subject = await this.api.subjects.update(input);
+      this.replaceSubject(subject);
+      this.libraryMessage(input.id, null);
+    } catch (error) {
+      this.libraryMessage(input.id, { kind: 'error', text: errorMessage(error) });
+    }
+  }
+
+  async deleteSubject(id: Id): Promise<void> {
+    const subject = this.current.subjects.find((s) => s.id === id);
+    try {
+      await this.api.subjects.delete({ id });
+      this.set({
+        subjects: this.current.subjects.filter((s) => s.id !== id),
+        deletedSubject: subject ?? null,
+      });
+      void this.refreshCasts();
+    } catch (error) {
+      this.libraryMessage(id, { kind: 'error', text: errorMessage(error) });
+    }
+  }
+
+  async restoreSubject(): Promise<void> {
+    const deleted = this.current.deletedSubject;
+    if (!deleted) return;
+    try {
+      const subject = await this.api.subjects.restore({ id: deleted.id });
+      this.set({ subjects: [...this.current.subjects, subject], deletedSubject: null });
+      void this.refreshCasts();
+    } catch (error) {
+      this.libraryMessage('new-subject', { kind: 'error', text: errorMessage(error) });
+    }
+  }
+
+  dismissDeletedSubject(): void {
+    this.set({ deletedSubject: null });
+  }
+
+  /**
+   * Adds dropped files as reference images. Files that are not images are refused here, with the
+   * reason, before any upload; the backend checks the rest (decodable, size, duplicates).
+   */
+  async addReferenceImages(subjectId: Id, files: readonly File[]): Promise<void> {
+    const refused: string[] = [];
+    const images: File[] = [];
+    for (const file of files) {
+      if (!/^image\/(png|jpeg|webp)$/.test(file.type)) {
+        refused.push(
+          `${file.name} is not a PNG, JPEG or WebP image${file.type ? ` (it is ${file.type})` : ''}`,
+        );
+      } else images.push(file);
+    }
+    const notes: string[] = [...refused];
+    if (images.length > 0) {
+      try {
+        const result = await this.api.subjects.addReferenceImages({
+          subjectId,
+          images: await Promise.all(images.map(fileUpload)),
+        });
+        this.replaceSubject(result.subject);
+        for (const r of result.rejected) notes.push(`${r.name ?? `File ${r.index + 1}`}: ${r.reason}`);
+        if (result.duplicates.length > 0) {
+          const n = result.duplicates.length;
+          notes.push(`${n} ${n === 1 ? 'image was' : 'images were'} already there`);
+        }
+      } catch (error) {
+        notes.push(errorMessage(error));
+      }
+    }
+    const onlyDuplicates = notes.length === 1 && notes[0].endsWith('already there');
+    this.libraryMessage(
+      subjectId,
+      notes.length === 0 ? null : { kind: onlyDuplicates ? 'info' : 'error', text: notes.join('. ') },
+    );
+  }
+
+  async removeReferenceImage(subjectId: Id, hash: string): Promise<void> {
+    try {
+      this.replaceSubject(await this.api.subjects.removeReferenceImage({ subjectId, hash }));
+    } catch (error) {
+      this.libraryMessage(subjectId, { kind: 'error', text: errorMessage(error) });
+    }
+  }
+
+  private replaceSubject(subject: Subject): void {
+    this.set({ subjects: this.current.subjects.map((s) => (s.id === subject.id ? subject : s)) });
+  }
+
+  async createCast(name: string, subjectIds: Id[] = []): Promise<Cast | undefined> {
+    if (name.trim() === '') {
+      this.libraryMessage('casts', { kind: 'error', text: 'Give the cast a name' });
+      return undefined;
+    }
+    try {
+      const cast = await this.api.casts.create({ name: name.trim(), subjectIds });
+      this.set({ casts: [...this.current.casts, cast] });
+      this.libraryMessage('casts', null);
+      return cast;
+    } catch (error) {
+      this.libraryMessage('casts', { kind: 'error', text: errorMessage(error) });
+      return undefined;
+    }
+  }
+
+  async updateCast(input: { id: Id; name?: string; subjectIds?: Id[] }): Promise<void> {
+    try {
+      const cast = await this.api.casts.update(input);
+      this.set({ casts: this.current.casts.map((c) => (c.id === cast.id ? cast : c)) });
+      this.libraryMessage(input.id, null);
+    } catch (error) {
+      this.libraryMessage(input.id, { kind: 'error', text: errorMessage(error) });
+    }
+  }
+
+  async deleteCast(id: Id): Promise<void> {
+    try {
+      await this.api.casts.delete({ id });
+      this.set({ casts: this.current.casts.filter((c) => c.id !== id) });
+      const stories = await this.api.stories.list();
+      this.set({ stories });
+    } catch (error) {
+      this.libraryMessage(id, { kind: 'error', text: errorMessage(error) });
+    }
+  }
+
+  /** Makes the open story use a cast, creating "<story> cast" on first use. Returns its id. */
+  async ensureStoryCast(): Promise<Id | undefined> {
+    const story = this.story;
+    if (!story) return undefined;
+    if (story.castId && this.current.casts.some((c) => c.id === story.castId)) return story.castId;
+    const cast = await this.createCast(`${story.title} cast`);
+    if (!cast) return undefined;
+    await this.setStoryCast(cast.id);
+    return cast.id;
+  }
+
+  async toggleCastMember(castId: Id, subjectId: Id): Promise<void> {
+    const cast = this.current.casts.find((c) => c.id === castId);
+    if (!cast) return;
+    const subjectIds = cast.subjectIds.includes(subjectId)
+      ? cast.subjectIds.filter((id) => id !== subjectId)
+      : [...cast.subjectIds, subjectId];
+    // show the change at once; a refusal puts the old list back with the reason
+    this.set({ casts: this.current.casts.map((c) => (c.id === castId ? { ...c, subjectIds } : c)) });
+    await this.updateCast({ id: castId, subjectIds });
+    if (this.current.libraryMessages[castId]?.kind === 'error') {
+      this.set({ casts: this.current.casts.map((c) => (c.id === castId ? cast : c)) });
+    }
+  }
+}
+
+/** A fresh id for editor-local records (regions). */
+export function newId(prefix: string): string {
+  return `${prefix}-${crypto.randomUUID()}`;
+}
+
+/** A seed in the range every backend accepts (32 bits keeps it readable and copyable). */
+export function randomSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0];
+}
