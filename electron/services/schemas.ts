@@ -3,6 +3,7 @@
  * parses its payload here first; a failure names the field (`request.regions[1].color`) and says
  * what is wrong. File references are SHA-256 hashes only: no client text ever becomes a path.
  */
+import { describe, formatPath } from '../../native-models/msp/request.js';
 import { z } from 'zod';
 import type { ApiErrorCode, ApiErrorInfo, ApiIssue } from '../api/contract.js';
 import { normalizeColor, RequestError } from '../../native-models/msp/request.js';
@@ -47,25 +48,7 @@ export function toErrorInfo(err: unknown): ApiErrorInfo {
   return { code: 'internal', message: message || 'unexpected error' };
 }
 
-/** `a.b[2].c` from a zod path. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out;
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'string')
-    return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value);
-  if (typeof value === 'object') return 'an object';
-  return String(value);
-}
+export { formatPath };
 
 function issueMessage(issue: z.core.$ZodIssue): string {
   const got = 'input' in issue ? issue.input : undefined;

@@ -12,6 +12,7 @@
  * service.onEvent((event) => socket.send(JSON.stringify(event)));
  * await service.close();
  */
+import { RARE_IDENTIFIERS } from '../../native-models/tokenizer/rare-tokens.js';
 import { randomInt } from 'node:crypto';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -109,28 +110,8 @@ export function sniffMediaType(bytes: Uint8Array): string | undefined {
   return undefined;
 }
 
-/**
- * Identifier tokens to suggest when the model lists none (the tiny-world recipe's list: short
- * letter strings that are rare in captions). The model's own `rareTokens` come first.
- */
-const FALLBACK_RARE_TOKENS = [
-  'sks',
-  'zwx',
-  'qlv',
-  'bvx',
-  'kxq',
-  'vjz',
-  'pqy',
-  'xgw',
-  'fzq',
-  'jvk',
-  'wqz',
-  'hxv',
-  'zqp',
-  'qjd',
-  'yxk',
-  'vqm',
-];
+/** Identifier tokens to suggest when the model lists none; the model's own `rareTokens` come first. */
+const FALLBACK_RARE_TOKENS = RARE_IDENTIFIERS;
 
 export class StudioService {
   private readonly listeners = new Set<StudioEventListener>();

@@ -542,7 +542,8 @@ function crossFieldIssues(obj: Record<string, unknown>): RequestIssue[] {
 // ---------------------------------------------------------------------------------------------
 // Issue formatting
 
-function formatPath(path: readonly PropertyKey[]): string {
+/** `a.b[2].c` from a zod issue path. */
+export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
@@ -551,7 +552,8 @@ function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function describe(value: unknown): string {
+/** A short description of a rejected value for an error message. */
+export function describe(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
