@@ -14,6 +14,7 @@ import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ModelBuilder } from '../onnx/layers.js';
 import { vaeDecoder, vaeEncoder, type VaeArchitecture } from './vae.js';
+import { textEncoder } from './text-encoder.js';
 import type { Graph } from '../onnx/graph.js';
 import { buildByteLevelVocab, learnBpeMerges, writeTokenizerFolder } from '../tokenizer/clip-tokenizer.js';
 import { randomSegmentationModel } from '../pipelines/sal.js';
@@ -244,47 +245,21 @@ function exportModel(g: Graph, dynamicAxes: Record<string, Record<number, string
 function buildTextEncoder(c: RandomModelConfig, vocabSize: number, eosId: number): Uint8Array {
   const m = new ModelBuilder('text_encoder', c.seed + 1);
   const g = m.g;
-  const L = c.sequenceLength;
-  const H = c.hiddenSize;
-  const ids = g.input('input_ids', [1, L], 'int32');
-  const tokenEmbedding = m.param(
-    'text_model.embeddings.token_embedding.weight',
-    [vocabSize, H],
-    'normal',
-    0.5,
-  );
-  const positionEmbedding = m.param('text_model.embeddings.position_embedding.weight', [L, H], 'normal', 0.1);
-  let h = g.op1('Add', [g.op1('Gather', [tokenEmbedding, ids], { axis: 0 }), positionEmbedding]);
-  // causal mask: a token attends to itself and earlier tokens only
-  const mask = new Float32Array(L * L);
-  for (let i = 0; i < L; i++) for (let j = i + 1; j < L; j++) mask[i * L + j] = -1e9;
-  const causal = g.initializer('causal_mask', mask, [L, L]);
-  for (let layer = 0; layer < c.textLayers; layer++) {
-    const p = `text_model.encoder.layers.${layer}`;
-    const attn = m.attention(`${p}.self_attn`, m.layerNorm(`${p}.layer_norm1`, h), {
-      heads: c.textHeads,
-      mask: causal,
-    });
-    h = g.op1('Add', [h, attn]);
-    const mlp = m.linear(
-      `${p}.mlp.fc2`,
-      m.gelu(m.linear(`${p}.mlp.fc1`, m.layerNorm(`${p}.layer_norm2`, h), 4 * H)),
-      H,
-    );
-    h = g.op1('Add', [h, mlp]);
-  }
-  h = m.layerNorm('text_model.final_layer_norm', h);
-  g.output(h, 'last_hidden_state');
-  // pooler_output: the hidden state at the end token (CLIP takes argmax(input_ids); the end token has the largest id)
-  const eosIndex = g.op1('ArgMax', [ids], { axis: 1, keepdims: 1 });
-  const oneHot = g.op1(
-    'OneHot',
-    [eosIndex, g.ints([L], []), g.initializer('onehot_values', Float32Array.from([0, 1]), [2])],
+  const ids = g.input('input_ids', [1, c.sequenceLength], 'int32');
+  const { lastHiddenState, pooled } = textEncoder(
+    m,
     {
-      axis: -1,
+      vocabSize,
+      hiddenSize: c.hiddenSize,
+      layers: c.textLayers,
+      heads: c.textHeads,
+      maxPositions: c.sequenceLength,
+      tokenEmbeddingStd: 0.5,
+      positionEmbeddingStd: 0.1,
     },
+    ids,
   );
-  const pooled = g.op1('Reshape', [g.op1('MatMul', [oneHot, h]), g.ints([0, -1])]);
+  g.output(lastHiddenState, 'last_hidden_state');
   g.output(pooled, 'pooler_output');
   g.metadata.set('eos_token_id', String(eosId));
   return exportModel(g, {

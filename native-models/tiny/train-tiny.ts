@@ -3,7 +3,7 @@
  * the recipes of the embedded tiny models, one stage at a time, with checkpoints in the work
  * folder so a stage can run in the background and continue in a later session.
  *
- * Stages built so far: `tokenizer`, `vae`. Each stage writes its part of the model folder (default
+ * Stages built so far: `tokenizer`, `vae`, `clip`. Each stage writes its part of the model folder (default
  * native-models/weights/tiny-sd) and merges its figures into metrics.json there.
  */
 import { mkdir, readFile } from 'node:fs/promises';
@@ -20,6 +20,15 @@ import {
 } from '../tokenizer/clip-tokenizer.js';
 import { evaluateVae, trainVae, vaeInferenceModels, writeVae, type ImageSource } from './vae-stage.js';
 import { generateScene } from '../world/scene.js';
+import {
+  clipInferenceModels,
+  clipParameterCounts,
+  evaluateClip,
+  tinyClipArchitecture,
+  trainClip,
+  worldClipBatch,
+  writeClip,
+} from './clip-stage.js';
 
 const REPO = resolve(
   fileURLToPath(new URL('.', import.meta.url)),
@@ -148,6 +157,67 @@ const STAGES: Record<string, Stage> = {
     await mergeMetrics(o.out, { vae_psnr_db: Number(psnr.toFixed(2)), vae_steps: result.step });
     process.stdout.write(
       `vae: ${result.step} steps, held-out PSNR ${psnr.toFixed(2)} dB, latent std ${latentStd.toFixed(3)} (scaling_factor ${scalingFactor}), ${((performance.now() - started) / 60000).toFixed(1)} min this run\n`,
+    );
+  },
+
+  /**
+   * The tiny CLIP (needs the tokenizer stage): its text tower becomes text_encoder/, both towers go
+   * to clip/ for the CLIP-I and CLIP-T metrics. `--steps N` with `--resume` at or below the
+   * checkpoint's step only re-exports and re-evaluates.
+   */
+  async clip(o) {
+    const steps = o.steps ?? 2000;
+    const started = performance.now();
+    const tokenizer = await CLIPTokenizer.fromFolder(join(o.out, 'tokenizer'));
+    const a = tinyClipArchitecture(tokenizer.vocabSize);
+    let last = started;
+    let first = true;
+    const result = await trainClip({
+      architecture: a,
+      tokenizer,
+      batches: worldClipBatch,
+      steps,
+      batch: o.batch ?? 32,
+      checkpointDir: join(o.work, 'clip'),
+      checkpointEvery: 100,
+      resume: o.resume,
+      onProgress: (p) => {
+        const now = performance.now();
+        if (first) {
+          process.stdout.write(`clip: starting at step ${p.step - 1}\n`);
+          first = false;
+          last = now;
+        }
+        if (p.step % 25 === 0 || p.step === p.totalSteps) {
+          process.stdout.write(
+            `clip step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} scale ${p.logitScale.toFixed(2)} lr ${p.lr.toExponential(2)} ${((now - last) / 25).toFixed(0)} ms/step\n`,
+          );
+          last = now;
+        }
+      },
+    });
+    const trained = performance.now();
+    const counts = clipParameterCounts(result.parameters);
+    const models = clipInferenceModels(result.parameters, a, tokenizer.eosTokenId);
+    const e = await evaluateClip(models, tokenizer, a);
+    await writeClip(o.out, models, a, { eosTokenId: tokenizer.eosTokenId, bosTokenId: tokenizer.bosTokenId });
+    await mergeMetrics(o.out, {
+      clip_zeroshot_acc: Number(e.zeroShotAcc.toFixed(4)),
+      clip_color_acc: Number(e.colorAcc.toFixed(4)),
+      clip_caption_r1: Number(e.captionR1.toFixed(4)),
+      clip_caption_r1_text_to_image: Number(e.captionR1TextToImage.toFixed(4)),
+      clip_steps: result.step,
+    });
+    const perClass = Object.entries(e.perClassAcc)
+      .map(([c, v]) => `${c} ${(100 * v).toFixed(0)}%`)
+      .join(', ');
+    process.stdout.write(
+      `clip: ${result.step} steps, parameters: text encoder ${counts.textEncoder}, text tower ${counts.textTower}, image tower ${counts.imageTower}, total ${counts.total}; ` +
+        `logit scale ${models.logitScale.toFixed(2)}\n` +
+        `clip held-out: zero-shot class ${(100 * e.zeroShotAcc).toFixed(1)}% (${e.images} images), colour ${(100 * e.colorAcc).toFixed(1)}%, ` +
+        `caption R@1 image->text ${(100 * e.captionR1).toFixed(0)}% text->image ${(100 * e.captionR1TextToImage).toFixed(0)}% (${e.pairs} pairs)\n` +
+        `clip per class: ${perClass}\n` +
+        `clip: training ${((trained - started) / 60000).toFixed(1)} min, export + evaluation ${((performance.now() - trained) / 60000).toFixed(1)} min this run\n`,
     );
   },
 };
