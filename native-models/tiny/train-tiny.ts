@@ -6,6 +6,7 @@
  * Stages built so far: `tokenizer`, `vae`, `clip`. Each stage writes its part of the model folder (default
  * native-models/weights/tiny-sd) and merges its figures into metrics.json there.
  */
+import { RARE_IDENTIFIERS } from '../tokenizer/rare-tokens.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,29 +64,6 @@ async function mergeMetrics(dir: string, figures: Record<string, number>): Promi
   }
   await writeFileAtomic(path, JSON.stringify({ ...current, ...figures }, null, 2) + '\n');
 }
-
-/**
- * Identifier tokens reserved for DreamBooth subjects: rare letter strings that never occur in
- * the pretraining captions, each a single token of the learned vocabulary.
- */
-export const RARE_IDENTIFIERS = [
-  'sks',
-  'zwx',
-  'qlv',
-  'bvx',
-  'kxq',
-  'vjz',
-  'pqy',
-  'xgw',
-  'fzq',
-  'jvk',
-  'wqz',
-  'hxv',
-  'zqp',
-  'qjd',
-  'yxk',
-  'vqm',
-];
 
 type Stage = (o: {
   steps?: number;
