@@ -11,7 +11,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { createProgress, UsageError } from './terminal.js';
 import { createRandomModel } from '../models/random-model.js';
@@ -33,6 +33,8 @@ import { resolveScene, serializeGenerationRequest } from '../msp/request.js';
 import { writeExampleScene } from '../msp/example-scenes.js';
 import { encodeRenderPng, prepareScene, renderBaselines } from '../pipelines/render-scene.js';
 import { generateComposite } from '../pipelines/msp.js';
+import { DEFAULT_STORY_SETTINGS, DEMO_STORY, renderStory, type StorySettings } from '../tiny/story.js';
+import { encodePng } from '../image/png.js';
 
 interface Command {
   summary: string;
@@ -289,42 +291,56 @@ const COMMANDS: Record<string, Command> = {
 
   demo: {
     summary:
-      'the end-to-end demo: generate an image with the embedded model (or a random-weight test model until it ships)',
-    usage: 'msp demo [--out file.png] [--steps N] [--seed N]',
+      'the end-to-end demo: a three-panel story through the MSP pipeline on the embedded tiny model, and a one-page PNG',
+    usage: 'msp demo [--model <dir>] [--out <folder>] [--steps N] [--guidance X] [--seed N] [--no-pose]',
     options: {
       ...common,
       ...runtimeOptions,
+      model: { type: 'string' },
       out: { type: 'string', short: 'o' },
       steps: { type: 'string' },
+      guidance: { type: 'string' },
       seed: { type: 'string' },
+      'no-pose': { type: 'boolean' },
     },
     async run(values) {
-      let modelDir = defaultModelDir();
-      if (!modelDir) {
-        modelDir = resolve('.tmp', 'tiny-random');
-        if (!existsSync(join(modelDir, 'model_index.json'))) {
-          process.stdout.write(`no embedded model yet: creating a random-weight test model in ${modelDir}\n`);
-          await createRandomModel(modelDir);
-        }
-        process.stdout.write(
-          'this model has random weights, so the picture is structured noise; it proves the whole pipeline runs\n',
-        );
+      const started = performance.now();
+      const modelDir = typeof values.model === 'string' ? values.model : defaultModelDir();
+      if (!modelDir) throw new UsageError(EMBEDDED_MODEL_HINT);
+      const out = resolve(typeof values.out === 'string' ? values.out : 'msp-demo');
+      const settings: StorySettings = {
+        steps:
+          values.steps !== undefined
+            ? intOption(String(values.steps), '--steps', 1)
+            : DEFAULT_STORY_SETTINGS.steps,
+        guidanceScale:
+          values.guidance !== undefined
+            ? numberOption(String(values.guidance), '--guidance', 0)
+            : DEFAULT_STORY_SETTINGS.guidanceScale,
+        seed:
+          values.seed !== undefined
+            ? intOption(String(values.seed), '--seed', 0)
+            : DEFAULT_STORY_SETTINGS.seed,
+        pose: values['no-pose'] !== true,
+      };
+      const sd = await StableDiffusion.load(modelDir, makeRuntime(values));
+      process.stdout.write(
+        `model ${modelDir} on ${await sd.executionProvider()}; ${DEMO_STORY.length} panels, ${settings.steps} steps, guidance ${settings.guidanceScale}\n`,
+      );
+      const story = await renderStory(sd, settings, {
+        onPanel: (i, ms) =>
+          process.stdout.write(
+            `panel ${i + 1}: ${DEMO_STORY[i].subjects.length} subjects, ${(ms / 1000).toFixed(1)} s\n`,
+          ),
+      });
+      await mkdir(out, { recursive: true });
+      for (const [i, panel] of story.panels.entries()) {
+        await writeFileAtomic(join(out, `panel-${i + 1}.png`), await encodePng(panel.image));
       }
-      const args = [
-        '--model',
-        modelDir,
-        '--prompt',
-        'two friends at a picnic, comic style',
-        '--negative',
-        'blurry',
-      ];
-      args.push('--out', typeof values.out === 'string' ? values.out : 'msp-demo.png');
-      args.push('--steps', typeof values.steps === 'string' ? values.steps : '25');
-      args.push('--seed', typeof values.seed === 'string' ? values.seed : '42');
-      if (typeof values.provider === 'string') args.push('--provider', values.provider);
-      if (typeof values.threads === 'string') args.push('--threads', values.threads);
-      const { values: parsed } = parseArgs({ args, options: COMMANDS.generate.options, strict: true });
-      await COMMANDS.generate.run(parsed as Record<string, string | boolean | undefined>, []);
+      await writeFileAtomic(join(out, 'page.png'), await encodePng(story.page));
+      process.stdout.write(
+        `wrote ${story.panels.length} panels and page.png to ${out} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+      );
     },
   },
 

@@ -15,6 +15,13 @@ import { dirname, join, resolve } from 'node:path';
 import { ModelBuilder } from '../onnx/layers.js';
 import { vaeDecoder, vaeEncoder, type VaeArchitecture } from './vae.js';
 import { textEncoder } from './text-encoder.js';
+import {
+  controlNet,
+  unet,
+  unetConfig as unetConfigJson,
+  unetResidualShapes,
+  type UnetArchitecture,
+} from './unet.js';
 import type { Graph } from '../onnx/graph.js';
 import { buildByteLevelVocab, learnBpeMerges, writeTokenizerFolder } from '../tokenizer/clip-tokenizer.js';
 import { randomSegmentationModel } from '../pipelines/sal.js';
@@ -124,17 +131,7 @@ export async function createRandomModel(
       eos_token_id: eosId,
     }),
   );
-  const unetConfig = {
-    _class_name: 'UNet2DConditionModel',
-    in_channels: config.latentChannels,
-    out_channels: config.latentChannels,
-    sample_size: config.sampleSize,
-    block_out_channels: config.unetBlockOutChannels,
-    layers_per_block: 1,
-    cross_attention_dim: config.hiddenSize,
-    attention_head_dim: config.attentionHeads,
-    norm_num_groups: config.normGroups,
-  };
+  const unetConfig = unetConfigJson(unetArchitecture(config), config.sampleSize);
   files.set('unet/model.onnx', buildUnet(config, false));
   files.set('unet/config.json', json(unetConfig));
   const vaeConfig = {
@@ -273,50 +270,15 @@ function buildTextEncoder(c: RandomModelConfig, vocabSize: number, eosId: number
 // unet: sample [B, C, h, w], timestep int64 [B], encoder_hidden_states [B, L, H] -> out_sample
 // unet_controlnet: the same weights plus down_block_{i}_additional_residual and mid_block_additional_residual
 
-interface UnetTrunk {
-  m: ModelBuilder;
-  temb: string;
-  context: string;
-  skips: string[];
-  mid: string;
-}
-
-/** conv_in, time embedding, down blocks and mid block, shared by the UNet and the ControlNet. */
-function unetDownPath(
-  m: ModelBuilder,
-  c: RandomModelConfig,
-  sample: string,
-  context: string,
-  timestep: string,
-  addToConvIn?: (h: string) => string,
-): UnetTrunk {
-  const blocks = c.unetBlockOutChannels;
-  const tembDim = 4 * blocks[0];
-  const tfeat = m.timestepFeatures(timestep, c.timestepDim);
-  const temb = m.linear(
-    'time_embedding.linear_2',
-    m.silu(m.linear('time_embedding.linear_1', tfeat, tembDim)),
-    tembDim,
-  );
-  // time embedding is [T, tembDim]; the resnets add it as [T, C, 1, 1], which broadcasts over the batch when T = 1
-  let h = m.conv2d('conv_in', sample, blocks[0], 3);
-  if (addToConvIn) h = addToConvIn(h);
-  const skips = [h];
-  blocks.forEach((ch, level) => {
-    const p = `down_blocks.${level}`;
-    h = m.resnetBlock(`${p}.resnets.0`, h, temb, ch, c.normGroups);
-    h = m.spatialTransformer(`${p}.attentions.0`, h, context, c.attentionHeads, c.normGroups);
-    skips.push(h);
-    if (level < blocks.length - 1) {
-      h = m.downsample(`${p}.downsamplers.0`, h);
-      skips.push(h);
-    }
-  });
-  const top = blocks[blocks.length - 1];
-  h = m.resnetBlock('mid_block.resnets.0', h, temb, top, c.normGroups);
-  h = m.spatialTransformer('mid_block.attentions.0', h, context, c.attentionHeads, c.normGroups);
-  h = m.resnetBlock('mid_block.resnets.1', h, temb, top, c.normGroups);
-  return { m, temb, context, skips, mid: h };
+function unetArchitecture(c: RandomModelConfig): UnetArchitecture {
+  return {
+    latentChannels: c.latentChannels,
+    blockOutChannels: c.unetBlockOutChannels,
+    heads: c.attentionHeads,
+    normGroups: c.normGroups,
+    crossAttentionDim: c.hiddenSize,
+    timestepDim: c.timestepDim,
+  };
 }
 
 function unetInputs(m: ModelBuilder, c: RandomModelConfig) {
@@ -330,51 +292,29 @@ function unetInputs(m: ModelBuilder, c: RandomModelConfig) {
 function buildUnet(c: RandomModelConfig, withResiduals: boolean): Uint8Array {
   // Same seed for both variants: with zero residuals unet_controlnet computes exactly what unet does.
   const m = new ModelBuilder(withResiduals ? 'unet_controlnet' : 'unet', c.seed + 2);
-  const g = m.g;
-  const { sample, timestep, context } = unetInputs(m, c);
-  const trunk = unetDownPath(m, c, sample, context, timestep);
+  const a = unetArchitecture(c);
+  const inputs = unetInputs(m, c);
   const dynamicAxes: Record<string, Record<number, string>> = {
     sample: { 0: BATCH, 2: 'height', 3: 'width' },
     timestep: { 0: 'timestep_batch' },
     encoder_hidden_states: { 0: BATCH },
     out_sample: { 0: BATCH, 2: 'height', 3: 'width' },
   };
-  let skips = trunk.skips;
-  let h = trunk.mid;
+  let residuals: { down: string[]; mid: string } | undefined;
   if (withResiduals) {
-    skips = skips.map((s, i) => {
-      const name = `down_block_${i}_additional_residual`;
-      const r = g.input(name, g.shape(s));
-      dynamicAxes[name] = { 0: BATCH, 2: `height_${i}`, 3: `width_${i}` };
-      return g.op1('Add', [s, r]);
-    });
-    const r = g.input('mid_block_additional_residual', g.shape(h));
+    const shapes = unetResidualShapes(a, 1, c.sampleSize);
+    residuals = {
+      down: shapes.down.map((shape, i) => {
+        const name = `down_block_${i}_additional_residual`;
+        dynamicAxes[name] = { 0: BATCH, 2: `height_${i}`, 3: `width_${i}` };
+        return m.g.input(name, shape);
+      }),
+      mid: m.g.input('mid_block_additional_residual', shapes.mid),
+    };
     dynamicAxes.mid_block_additional_residual = { 0: BATCH, 2: 'height_mid', 3: 'width_mid' };
-    h = g.op1('Add', [h, r]);
   }
-  const blocks = c.unetBlockOutChannels;
-  const reversed = [...blocks].reverse();
-  reversed.forEach((ch, i) => {
-    const p = `up_blocks.${i}`;
-    for (let j = 0; j < 2; j++) {
-      const skip = skips.pop() as string;
-      h = m.resnetBlock(
-        `${p}.resnets.${j}`,
-        g.op1('Concat', [h, skip], { axis: 1 }),
-        trunk.temb,
-        ch,
-        c.normGroups,
-      );
-      h = m.spatialTransformer(`${p}.attentions.${j}`, h, context, c.attentionHeads, c.normGroups);
-    }
-    if (i < reversed.length - 1) h = m.upsample(`${p}.upsamplers.0`, h);
-  });
-  if (skips.length !== 0) throw new Error(`internal: ${skips.length} unused UNet skip connections`);
-  h = m.conv2d('conv_out', m.silu(m.groupNorm('conv_norm_out', h, c.normGroups)), c.latentChannels, 3, {
-    std: 0.05,
-  });
-  g.output(h, 'out_sample');
-  return exportModel(g, dynamicAxes);
+  m.g.output(unet(m, a, inputs, residuals), 'out_sample');
+  return exportModel(m.g, dynamicAxes);
 }
 
 // controlnet: sample, timestep, encoder_hidden_states, controlnet_cond [B, 3, H, W], conditioning_scale [1]
@@ -382,36 +322,28 @@ function buildUnet(c: RandomModelConfig, withResiduals: boolean): Uint8Array {
 function buildControlNet(c: RandomModelConfig, factor: number): Uint8Array {
   const m = new ModelBuilder('controlnet', c.seed + 5);
   const g = m.g;
-  const { sample, timestep, context } = unetInputs(m, c);
+  const inputs = unetInputs(m, c);
   const cond = g.input('controlnet_cond', [1, 3, c.sampleSize * factor, c.sampleSize * factor]);
   const scale = g.input('conditioning_scale', [1]);
-  const condEmbedding = (h0: string) => {
-    let e = m.silu(m.conv2d('controlnet_cond_embedding.conv_in', cond, 8, 3));
-    let ch = 8;
-    for (let i = 0; 2 ** i < factor; i++) {
-      ch = Math.min(ch * 2, c.unetBlockOutChannels[0]);
-      e = m.silu(m.conv2d(`controlnet_cond_embedding.blocks.${i}`, e, ch, 3, { stride: 2 }));
-    }
-    return g.op1('Add', [
-      h0,
-      m.conv2d('controlnet_cond_embedding.conv_out', e, c.unetBlockOutChannels[0], 3),
-    ]);
-  };
-  const trunk = unetDownPath(m, c, sample, context, timestep, condEmbedding);
+  // non-zero output convolutions, so the random ControlNet visibly changes the UNet's prediction
+  const out = controlNet(
+    m,
+    unetArchitecture(c),
+    { ...inputs, cond, scale },
+    { imageFactor: factor, zeroConvStd: 0.1 },
+  );
   const dynamicAxes: Record<string, Record<number, string>> = {
     sample: { 0: BATCH, 2: 'height', 3: 'width' },
     timestep: { 0: 'timestep_batch' },
     encoder_hidden_states: { 0: BATCH },
     controlnet_cond: { 0: BATCH, 2: 'image_height', 3: 'image_width' },
   };
-  trunk.skips.forEach((s, i) => {
+  out.down.forEach((r, i) => {
     const name = `down_block_${i}_additional_residual`;
-    const r = m.conv2d(`controlnet_down_blocks.${i}`, s, g.shape(s)[1], 1, { std: 0.1 });
-    g.output(g.op1('Mul', [r, scale]), name);
+    g.output(r, name);
     dynamicAxes[name] = { 0: BATCH, 2: `height_${i}`, 3: `width_${i}` };
   });
-  const mid = m.conv2d('controlnet_mid_block', trunk.mid, g.shape(trunk.mid)[1], 1, { std: 0.1 });
-  g.output(g.op1('Mul', [mid, scale]), 'mid_block_additional_residual');
+  g.output(out.mid, 'mid_block_additional_residual');
   dynamicAxes.mid_block_additional_residual = { 0: BATCH, 2: 'height_mid', 3: 'width_mid' };
   return exportModel(g, dynamicAxes);
 }

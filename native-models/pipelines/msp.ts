@@ -150,7 +150,8 @@ export async function generateComposite(sd: StableDiffusion, o: CompositeOptions
   for (let i = 0; i < n; i++) latents[i] = noise[i] * scheduler.initNoiseSigma;
   const scaffoldLatents = o.scaffold && k > 0 ? await sd.encodeImage(o.scaffold) : undefined;
   const scaffoldNoise = scaffoldLatents ? rng.randn(n) : undefined;
-  const control = o.controlImage ? imageToTensor(o.controlImage) : undefined;
+  // ControlNets take their conditioning image in [0, 1] (diffusers' control image processor does not normalize)
+  const control = o.controlImage ? imageToTensor(o.controlImage).map((v) => (v + 1) / 2) : undefined;
 
   // 4. The UNet (with ControlNet) over a list of evaluations, batched
   let unetEvaluations = 0;

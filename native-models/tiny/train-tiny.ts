@@ -3,8 +3,10 @@
  * the recipes of the embedded tiny models, one stage at a time, with checkpoints in the work
  * folder so a stage can run in the background and continue in a later session.
  *
- * Stages built so far: `tokenizer`, `vae`, `clip`. Each stage writes its part of the model folder (default
- * native-models/weights/tiny-sd) and merges its figures into metrics.json there.
+ * Stages, in order: `tokenizer`, `vae`, `clip` (its text tower is the text encoder), `unet`,
+ * `controlnet`, `segmentation`, then `evaluate` (the judge's figures). Each stage writes its part of
+ * the model folder (default native-models/weights/tiny-sd), refreshes model_index.json and merges
+ * its figures into metrics.json there.
  */
 import { RARE_IDENTIFIERS } from '../tokenizer/rare-tokens.js';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -21,6 +23,21 @@ import {
 } from '../tokenizer/clip-tokenizer.js';
 import { evaluateVae, trainVae, vaeInferenceModels, writeVae, type ImageSource } from './vae-stage.js';
 import { generateScene } from '../world/scene.js';
+import {
+  TINY_UNET,
+  trainUnet,
+  unetInferenceModel,
+  unetParameterCount,
+  unetWeightsOnly,
+  writeUnet,
+} from './unet-stage.js';
+import {
+  controlNetInferenceModel,
+  readOnnxWeights,
+  trainControlNet,
+  writeControlNet,
+} from './controlnet-stage.js';
+import { existsSync } from 'node:fs';
 import {
   clipInferenceModels,
   clipParameterCounts,
@@ -65,6 +82,27 @@ async function mergeMetrics(dir: string, figures: Record<string, number>): Promi
   await writeFileAtomic(path, JSON.stringify({ ...current, ...figures }, null, 2) + '\n');
 }
 
+/** model_index.json naming the components present in the folder (diffusers OnnxStableDiffusionPipeline). */
+async function writeModelIndex(dir: string): Promise<void> {
+  const index: Record<string, unknown> = {
+    _class_name: 'OnnxStableDiffusionPipeline',
+    _diffusers_version: '0.30.0',
+    _msp_note: 'MSP Studio tiny-world model, trained by npm run train:tiny (see MODEL_CARD.md)',
+    scheduler: ['diffusers', 'DDIMScheduler'],
+    text_encoder: ['diffusers', 'OnnxRuntimeModel'],
+    tokenizer: ['transformers', 'CLIPTokenizer'],
+    unet: ['diffusers', 'OnnxRuntimeModel'],
+    vae_decoder: ['diffusers', 'OnnxRuntimeModel'],
+    vae_encoder: ['diffusers', 'OnnxRuntimeModel'],
+    feature_extractor: [null, null],
+    safety_checker: [null, null],
+  };
+  for (const part of ['controlnet', 'unet_controlnet']) {
+    if (existsSync(join(dir, part, 'model.onnx'))) index[part] = ['diffusers', 'OnnxRuntimeModel'];
+  }
+  await writeFileAtomic(join(dir, 'model_index.json'), JSON.stringify(index, null, 2) + '\n');
+}
+
 type Stage = (o: {
   steps?: number;
   batch?: number;
@@ -90,7 +128,7 @@ const STAGES: Record<string, Stage> = {
     await writeTokenizerFolder(join(o.out, 'tokenizer'), {
       vocab,
       merges,
-      modelMaxLength: 32,
+      modelMaxLength: 48,
       padToken: '<|endoftext|>',
     });
     const tokenizer = await CLIPTokenizer.fromFolder(join(o.out, 'tokenizer'));
@@ -198,6 +236,77 @@ const STAGES: Record<string, Stage> = {
         `clip: training ${((trained - started) / 60000).toFixed(1)} min, export + evaluation ${((performance.now() - trained) / 60000).toFixed(1)} min this run\n`,
     );
   },
+};
+
+STAGES.unet = async (o) => {
+  const steps = o.steps ?? 6000;
+  const started = performance.now();
+  let last = started;
+  let first = true;
+  const log = (line: string) => process.stdout.write(line + '\n');
+  const result = await trainUnet({
+    modelDir: o.out,
+    steps,
+    batch: o.batch ?? 16,
+    checkpointDir: join(o.work, 'unet'),
+    checkpointEvery: 100,
+    resume: o.resume,
+    log,
+    onProgress: (p) => {
+      const now = performance.now();
+      if (first) {
+        log(`unet: starting at step ${p.step - 1}`);
+        first = false;
+        last = now;
+      }
+      if (p.step % 25 === 0 || p.step === p.totalSteps) {
+        log(
+          `unet step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ${((now - last) / 25).toFixed(0)} ms/step`,
+        );
+        last = now;
+      }
+    },
+  });
+  await writeUnet(o.out, unetInferenceModel(result.ema, { architecture: TINY_UNET }));
+  await writeModelIndex(o.out);
+  await mergeMetrics(o.out, { unet_steps: result.step, unet_parameters: unetParameterCount(result.ema) });
+  log(
+    `unet: ${result.step} steps, ${unetParameterCount(result.ema)} parameters, last loss ${result.lastLoss.toFixed(4)}, ${((performance.now() - started) / 60000).toFixed(1)} min this run`,
+  );
+};
+
+/** Needs the unet stage: the ControlNet starts from (and feeds) the shipped UNet's weights. */
+STAGES.controlnet = async (o) => {
+  const steps = o.steps ?? 1500;
+  const started = performance.now();
+  let last = started;
+  const log = (line: string) => process.stdout.write(line + '\n');
+  const unetWeights = unetWeightsOnly(await readOnnxWeights(join(o.out, 'unet', 'model.onnx')));
+  const result = await trainControlNet({
+    modelDir: o.out,
+    unetWeights,
+    steps,
+    batch: o.batch ?? 8,
+    checkpointDir: join(o.work, 'controlnet'),
+    checkpointEvery: 50,
+    resume: o.resume,
+    log,
+    onProgress: (p) => {
+      const now = performance.now();
+      if (p.step % 25 === 0 || p.step === p.totalSteps) {
+        log(
+          `controlnet step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ${((now - last) / 25).toFixed(0)} ms/step`,
+        );
+        last = now;
+      }
+    },
+  });
+  await writeControlNet(o.out, controlNetInferenceModel(result.parameters), unetWeights);
+  await writeModelIndex(o.out);
+  await mergeMetrics(o.out, { controlnet_steps: result.step });
+  log(
+    `controlnet: ${result.step} steps, last loss ${result.lastLoss.toFixed(4)}, ${((performance.now() - started) / 60000).toFixed(1)} min this run`,
+  );
 };
 
 async function main(): Promise<number> {

@@ -1,0 +1,102 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { UnetArchitecture } from '../models/unet.js';
+import { Rng } from '../tensor/random.js';
+import {
+  controlNetInferenceModel,
+  controlNetTrainingGraph,
+  poseScene,
+  readOnnxWeights,
+  trainControlNet,
+} from './controlnet-stage.js';
+import { LATENT_SIDE, trainUnet, unetInferenceModel, unetWeightsOnly } from './unet-stage.js';
+
+const MODEL = join(import.meta.dirname, '..', 'weights', 'tiny-sd');
+const SMALL: UnetArchitecture = {
+  latentChannels: 4,
+  blockOutChannels: [8, 16],
+  attention: [false, true],
+  heads: 2,
+  normGroups: 4,
+  crossAttentionDim: 128,
+  timestepDim: 16,
+};
+
+describe('tiny ControlNet stage', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it('pose scenes always hold a skeleton-drawn subject', () => {
+    const rng = new Rng(5);
+    for (let i = 0; i < 20; i++) expect(poseScene(rng).subjects.some((s) => s.keypoints !== null)).toBe(true);
+  });
+
+  it('starts as the UNet (zero convolutions), trains, and exports residuals the ControlNet-aware UNet takes', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'controlnet-'));
+    dirs.push(work);
+    const base = await trainUnet({
+      modelDir: MODEL,
+      steps: 2,
+      batch: 2,
+      datasetSize: 4,
+      architecture: SMALL,
+    });
+    // round trip through a float16 ONNX file, as the stage reads the shipped UNet
+    const unetPath = join(work, 'unet.onnx');
+    await writeFile(unetPath, unetInferenceModel(base.ema, { architecture: SMALL }));
+    const unetWeights = unetWeightsOnly(await readOnnxWeights(unetPath), SMALL);
+    expect(unetWeights.length).toBe(base.ema.length);
+
+    const losses: number[] = [];
+    const result = await trainControlNet({
+      modelDir: MODEL,
+      unetWeights,
+      steps: 3,
+      batch: 2,
+      datasetSize: 4,
+      architecture: SMALL,
+      checkpointDir: join(work, 'controlnet'),
+      onProgress: (p) => losses.push(p.loss),
+    });
+    expect(losses).toHaveLength(3);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    // the copied down path starts from the UNet's weights; the zero convolutions from zero
+    const start = controlNetTrainingGraph(SMALL, 1, 48, unetWeights).m.values;
+    expect(start.get('conv_in.weight')).toEqual(unetWeights.find((p) => p.name === 'conv_in.weight')?.data);
+    expect(start.get('controlnet_mid_block.weight')?.every((v) => v === 0)).toBe(true);
+
+    const cn = await ort.InferenceSession.create(
+      controlNetInferenceModel(result.parameters, { architecture: SMALL }),
+    );
+    const aware = await ort.InferenceSession.create(
+      unetInferenceModel(unetWeights, { architecture: SMALL, residuals: true }),
+    );
+    const common = {
+      sample: new ort.Tensor('float32', new Float32Array(4 * LATENT_SIDE * LATENT_SIDE).fill(0.3), [
+        1,
+        4,
+        LATENT_SIDE,
+        LATENT_SIDE,
+      ]),
+      timestep: new ort.Tensor('int64', BigInt64Array.from([300n]), [1]),
+      encoder_hidden_states: new ort.Tensor('float32', new Float32Array(48 * 128).fill(0.05), [1, 48, 128]),
+    };
+    const residuals = await cn.run({
+      ...common,
+      controlnet_cond: new ort.Tensor('float32', new Float32Array(3 * 128 * 128).fill(0.5), [1, 3, 128, 128]),
+      conditioning_scale: new ort.Tensor('float32', Float32Array.of(1), [1]),
+    });
+    const out = await aware.run({ ...common, ...residuals });
+    expect(out.out_sample.dims).toEqual([1, 4, LATENT_SIDE, LATENT_SIDE]);
+    // after training the zero convolutions moved: the residuals are no longer all zero
+    const mid = residuals.mid_block_additional_residual.data as Float32Array;
+    expect(mid.some((v) => v !== 0)).toBe(true);
+    await cn.release();
+    await aware.release();
+  }, 120_000);
+});

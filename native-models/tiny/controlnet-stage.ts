@@ -1,0 +1,238 @@
+/**
+ * The tiny world's OpenPose ControlNet, in the split convention of the model contract:
+ * controlnet/ (the residuals) and unet_controlnet/ (the shipped UNet's weights with residual inputs).
+ *
+ * As in the ControlNet paper, the ControlNet starts as a copy of the trained UNet's down path and
+ * mid block, with zero-initialised output convolutions and conditioning embedding, so training starts
+ * from exactly the UNet's behaviour. The UNet stays frozen: one training graph runs the ControlNet,
+ * feeds its residuals into the frozen UNet (weights baked, so only input gradients flow through
+ * it), and takes the same min-SNR noise loss as the UNet stage. Data: world scenes with at least one
+ * skeleton-drawn subject (people and robots) and their OpenPose renderings, conditioning in [0, 1].
+ *
+ * @example
+ * const result = await trainControlNet({ modelDir, unetWeights, steps: 1500, checkpointDir: '.tmp/tiny/controlnet' });
+ * await writeControlNet(modelDir, controlNetInferenceModel(result.parameters), unetWeights);
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { ModelBuilder } from '../onnx/layers.js';
+import { decodeModel } from '../onnx/proto.js';
+import { importInto } from '../onnx/import.js';
+import { fromFloat16 } from '../onnx/dtype.js';
+import { tensorDataOf } from '../onnx/graph.js';
+import { controlNet, unetConfig, type UnetArchitecture } from '../models/unet.js';
+import { TrainStep } from '../training/train-step.js';
+import { Trainer, bakeParameters, type TrainProgress } from '../training/trainer.js';
+import { AdamW, cosineWithWarmup, type ParameterTensor } from '../training/optimizers.js';
+import type { Rng } from '../tensor/random.js';
+import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
+import { generateScene, type WorldScene } from '../world/scene.js';
+import { CLASS_INFO, SUBJECT_CLASSES } from '../world/classes.js';
+import {
+  IMAGE_SIDE,
+  LATENT_SIDE,
+  LatentBatches,
+  TINY_UNET,
+  latentDataset,
+  unetInferenceModel,
+} from './unet-stage.js';
+
+const SKELETON_CLASSES = SUBJECT_CLASSES.filter((c) => CLASS_INFO[c].humanLike);
+
+/** Scenes for pose control: 60% one skeleton-drawn subject, else 2-3 subjects with at least one. */
+export function poseScene(rng: Rng): WorldScene {
+  const u = rng.nextFloat();
+  const n = u < 0.6 ? 1 : u < 0.85 ? 2 : 3;
+  const first = SKELETON_CLASSES[Math.floor(rng.nextFloat() * SKELETON_CLASSES.length)];
+  const specs = [{ className: first }, ...Array.from({ length: n - 1 }, () => ({}))];
+  return generateScene(rng, { size: IMAGE_SIDE, specs });
+}
+
+/** Float32 weights of an ONNX model by name (float16-stored weights are read back through their `__fp16` copies). */
+export async function readOnnxWeights(path: string): Promise<ParameterTensor[]> {
+  const model = decodeModel(await readFile(path));
+  const out: ParameterTensor[] = [];
+  for (const t of model.graph.initializer) {
+    const { data, dtype, shape } = tensorDataOf(t);
+    if (dtype === 'float16' && t.name.endsWith('__fp16')) {
+      out.push({ name: t.name.slice(0, -'__fp16'.length), shape, data: fromFloat16(data as Uint16Array) });
+    } else if (dtype === 'float32') {
+      out.push({ name: t.name, shape, data: Float32Array.from(data as Float32Array) });
+    }
+  }
+  return out;
+}
+
+/**
+ * ControlNet -> frozen UNet -> loss. The ControlNet's weights are graph inputs (trainable), its
+ * copy of the UNet's down path starts from `unetWeights`; the UNet's weights are baked.
+ */
+export function controlNetTrainingGraph(
+  a: UnetArchitecture,
+  batch: number,
+  L: number,
+  unetWeights: readonly ParameterTensor[],
+) {
+  const m = new ModelBuilder('controlnet_training', 13, 'input');
+  const g = m.g;
+  const C = a.latentChannels;
+  const sample = g.input('sample', [batch, C, LATENT_SIDE, LATENT_SIDE]);
+  const timestep = g.input('timestep', [batch], 'int64');
+  const context = g.input('encoder_hidden_states', [batch, L, a.crossAttentionDim]);
+  const cond = g.input('controlnet_cond', [batch, 3, IMAGE_SIDE, IMAGE_SIDE]);
+  const noise = g.input('noise', [batch, C, LATENT_SIDE, LATENT_SIDE]);
+  const weight = g.input('loss_weight', [batch, 1, 1, 1]);
+  const scale = g.initializer('conditioning_scale', Float32Array.of(1), [1]);
+  const residuals = controlNet(
+    m,
+    a,
+    { sample, timestep, context, cond, scale },
+    { imageFactor: IMAGE_SIDE / LATENT_SIDE },
+  );
+  // start from the UNet: every ControlNet weight the UNet also has takes the UNet's value
+  const byName = new Map(unetWeights.map((p) => [p.name, p.data]));
+  for (const [name, value] of m.values) {
+    const w = byName.get(name);
+    if (w && w.length === value.length) value.set(w);
+  }
+  const frozen = decodeModel(
+    unetInferenceModel(unetWeights, {
+      residuals: true,
+      architecture: a,
+      sequenceLength: L,
+      float16: false,
+      batch,
+    }),
+  );
+  const bind: Record<string, string> = {
+    sample,
+    timestep,
+    encoder_hidden_states: context,
+    mid_block_additional_residual: residuals.mid,
+  };
+  residuals.down.forEach((r, i) => (bind[`down_block_${i}_additional_residual`] = r));
+  const { outputs } = importInto(g, frozen, { bind, prefix: 'unet' });
+  const diff = g.op1('Sub', [outputs.out_sample, noise]);
+  const loss = g.op1('ReduceMean', [g.op1('Mul', [g.op1('Mul', [diff, diff]), weight])], { keepdims: 0 });
+  return { m, loss };
+}
+
+export interface ControlNetTrainingOptions {
+  modelDir: string;
+  unetWeights: readonly ParameterTensor[];
+  steps: number;
+  batch?: number;
+  lr?: number;
+  datasetSize?: number;
+  seed?: number;
+  architecture?: UnetArchitecture;
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  resume?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: TrainProgress) => void;
+  log?: (line: string) => void;
+}
+
+export async function trainControlNet(o: ControlNetTrainingOptions): Promise<{
+  parameters: ParameterTensor[];
+  step: number;
+  lastLoss: number;
+}> {
+  const a = o.architecture ?? TINY_UNET;
+  const batch = o.batch ?? 8;
+  const lr = o.lr ?? 5e-4;
+  const data = await latentDataset({
+    modelDir: o.modelDir,
+    count: o.datasetSize ?? 8000,
+    seed: o.seed ?? 515_151,
+    scenes: { name: 'pose', sample: poseScene },
+    withControl: true,
+    ...(o.checkpointDir ? { cacheDir: join(o.checkpointDir, '..', 'unet-data') } : {}),
+    ...(o.log ? { log: o.log } : {}),
+  });
+  const tokenizer = await CLIPTokenizer.fromFolder(join(o.modelDir, 'tokenizer'));
+  const textEncoder = await ort.InferenceSession.create(join(o.modelDir, 'text_encoder', 'model.onnx'));
+  const { m, loss } = controlNetTrainingGraph(a, batch, data.sequenceLength, o.unetWeights);
+  const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values });
+  const trainer = await Trainer.create(
+    {
+      model: step,
+      data: new LatentBatches(batch, data, textEncoder, tokenizer),
+      optimizer: new AdamW({ lr, weightDecay: 0 }),
+      learningRate: cosineWithWarmup({
+        lr,
+        warmupSteps: Math.min(100, Math.floor(o.steps / 10)),
+        totalSteps: o.steps,
+        minLr: lr / 10,
+      }),
+      maxGradNorm: 1,
+      seed: o.seed ?? 2,
+      ...(o.checkpointDir
+        ? { checkpointDir: o.checkpointDir, checkpointEvery: o.checkpointEvery ?? 100 }
+        : {}),
+    },
+    { resume: o.resume === true },
+  );
+  const result = await trainer.train(o.steps, {
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
+  await step.dispose();
+  await textEncoder.release();
+  return { parameters: step.parameters, step: result.step, lastLoss: result.lastLoss };
+}
+
+/** controlnet/model.onnx with the trained weights baked in (float16 storage). */
+export function controlNetInferenceModel(
+  params: readonly ParameterTensor[],
+  { architecture = TINY_UNET, sequenceLength = 48 } = {},
+): Uint8Array {
+  const a = architecture;
+  const m = new ModelBuilder('controlnet', 1);
+  const g = m.g;
+  const inputs = {
+    sample: g.input('sample', [1, a.latentChannels, LATENT_SIDE, LATENT_SIDE]),
+    timestep: g.input('timestep', [1], 'int64'),
+    context: g.input('encoder_hidden_states', [1, sequenceLength, a.crossAttentionDim]),
+    cond: g.input('controlnet_cond', [1, 3, IMAGE_SIDE, IMAGE_SIDE]),
+    scale: g.input('conditioning_scale', [1]),
+  };
+  const out = controlNet(m, a, inputs, { imageFactor: IMAGE_SIDE / LATENT_SIDE });
+  const dynamicAxes: Record<string, Record<number, string>> = {
+    sample: { 0: 'batch', 2: 'height', 3: 'width' },
+    timestep: { 0: 'timestep_batch' },
+    encoder_hidden_states: { 0: 'batch' },
+    controlnet_cond: { 0: 'batch', 2: 'image_height', 3: 'image_width' },
+  };
+  out.down.forEach((r, i) => {
+    const name = `down_block_${i}_additional_residual`;
+    g.output(r, name);
+    dynamicAxes[name] = { 0: 'batch', 2: `height_${i}`, 3: `width_${i}` };
+  });
+  g.output(out.mid, 'mid_block_additional_residual');
+  dynamicAxes.mid_block_additional_residual = { 0: 'batch', 2: 'height_mid', 3: 'width_mid' };
+  bakeParameters(g, params);
+  g.storeWeightsAsFloat16();
+  return g.toBytes({ dynamicAxes, docString: 'MSP Studio tiny-world OpenPose ControlNet' });
+}
+
+/** Writes controlnet/ and unet_controlnet/ (model.onnx + config.json) into a model folder. */
+export async function writeControlNet(
+  dir: string,
+  controlnet: Uint8Array,
+  unetWeights: readonly ParameterTensor[],
+  a: UnetArchitecture = TINY_UNET,
+): Promise<void> {
+  const config = unetConfig(a, LATENT_SIDE);
+  const parts: [string, Uint8Array, Record<string, unknown>][] = [
+    ['controlnet', controlnet, { ...config, _class_name: 'ControlNetModel', conditioning_channels: 3 }],
+    ['unet_controlnet', unetInferenceModel(unetWeights, { residuals: true, architecture: a }), config],
+  ];
+  for (const [folder, bytes, json] of parts) {
+    await mkdir(join(dir, folder), { recursive: true });
+    await writeFile(join(dir, folder, 'model.onnx'), bytes);
+    await writeFile(join(dir, folder, 'config.json'), JSON.stringify(json, null, 2) + '\n');
+  }
+}

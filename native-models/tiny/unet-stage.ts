@@ -1,0 +1,428 @@
+/**
+ * The tiny world's UNet: epsilon prediction on 32x32x4 latents of the shipped VAE, conditioned
+ * by cross-attention on the frozen tiny text encoder, trained with the project's engine and
+ * exported in the diffusers ONNX layout (unet/model.onnx + config.json, float16 weight storage).
+ *
+ * Data: a fixed set of world scenes (half single-subject, the rest 2-4 subjects) encoded once to
+ * latents (the VAE posterior mean times scaling_factor) and token ids, cached in the work folder
+ * so a resumed run reads it back instead of re-encoding. The text encoder runs on each batch (it
+ * is frozen, small, and keeps the cache to a few MB of ids); 10% of captions are dropped to the
+ * empty prompt for classifier-free guidance. Loss: MSE on the noise with min-SNR-5 weighting
+ * (Hang et al. 2023), timesteps uniform over the SD 1.x scaled-linear schedule the folder ships.
+ *
+ * @example
+ * const result = await trainUnet({ modelDir: 'native-models/weights/tiny-sd', steps: 8000, checkpointDir: '.tmp/tiny/unet' });
+ * await writeUnet('native-models/weights/tiny-sd', unetInferenceModel(result.parameters));
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { ModelBuilder } from '../onnx/layers.js';
+import { unet, unetConfig, unetResidualShapes, type UnetArchitecture } from '../models/unet.js';
+import { TrainStep } from '../training/train-step.js';
+import { Trainer, bakeParameters, type DataLoader, type TrainProgress } from '../training/trainer.js';
+import { AdamW, cosineWithWarmup, type ParameterTensor } from '../training/optimizers.js';
+import { Rng } from '../tensor/random.js';
+import { alphasCumprodFor, DEFAULT_SCHEDULER_CONFIG } from '../schedulers/scheduler.js';
+import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
+import { generateScene, type WorldScene } from '../world/scene.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
+
+export const TINY_UNET: UnetArchitecture = {
+  latentChannels: 4,
+  blockOutChannels: [32, 64, 128],
+  attention: [false, true, true],
+  layersPerBlock: 1,
+  heads: 4,
+  normGroups: 16,
+  crossAttentionDim: 128,
+  timestepDim: 64,
+};
+
+/** Latent side of the tiny model (128 px through the 4x VAE). */
+export const LATENT_SIDE = 32;
+export const IMAGE_SIDE = 128;
+const MIN_SNR_GAMMA = 5;
+const CAPTION_DROPOUT = 0.1;
+
+/** The SD 1.x scheduler config the tiny model is trained with and ships (scheduler/scheduler_config.json). */
+export const TINY_SCHEDULER_CONFIG = {
+  _class_name: 'DDIMScheduler',
+  beta_start: 0.00085,
+  beta_end: 0.012,
+  beta_schedule: 'scaled_linear',
+  num_train_timesteps: 1000,
+  prediction_type: 'epsilon',
+  set_alpha_to_one: false,
+  steps_offset: 1,
+  clip_sample: false,
+  timestep_spacing: 'leading',
+};
+
+// ---------------------------------------------------------------------------------------------
+// 1. The cached latent dataset
+
+export interface LatentDataset {
+  count: number;
+  /** [count, 4, 32, 32] scaled latents. */
+  latents: Float32Array;
+  /** [count, sequenceLength] token ids (padded with the end token). */
+  ids: Int32Array;
+  sequenceLength: number;
+  /** [count, 128, 128, 3] OpenPose images (RGB bytes), when the dataset was built with `withControl`. */
+  control?: Uint8Array;
+}
+
+/** Scenes for text-to-image: half single-subject (what text-to-image is judged on), the rest 2-4. */
+export function worldScene(rng: Rng): WorldScene {
+  const u = rng.nextFloat();
+  const subjects = u < 0.5 ? 1 : u < 0.7 ? 2 : u < 0.85 ? 3 : 4;
+  return generateScene(rng, { size: IMAGE_SIDE, subjects });
+}
+
+const CONTROL_BYTES = IMAGE_SIDE * IMAGE_SIDE * 3;
+
+/**
+ * Encodes `count` world scenes (seeded) with the folder's VAE encoder and tokenizer; reads the cache
+ * file in `cacheDir` instead when it exists for the same kind, count, seed and VAE.
+ */
+export async function latentDataset(o: {
+  modelDir: string;
+  count: number;
+  seed: number;
+  cacheDir?: string;
+  /** Scene sampler (default {@link worldScene}) and a name for it in the cache file. */
+  scenes?: { name: string; sample: (rng: Rng) => WorldScene };
+  /** Keep each scene's OpenPose image (ControlNet training). */
+  withControl?: boolean;
+  log?: (line: string) => void;
+}): Promise<LatentDataset> {
+  const tokenizer = await CLIPTokenizer.fromFolder(join(o.modelDir, 'tokenizer'));
+  const L = await textSequenceLength(o.modelDir);
+  const vaeBytes = await readFile(join(o.modelDir, 'vae_encoder', 'model.onnx'));
+  const vaeConfig = JSON.parse(await readFile(join(o.modelDir, 'vae_encoder', 'config.json'), 'utf8')) as {
+    scaling_factor: number;
+  };
+  const scenes = o.scenes ?? { name: 'world', sample: worldScene };
+  const withControl = o.withControl === true;
+  const per = 4 * LATENT_SIDE * LATENT_SIDE;
+  const bytesPerItem = (per + L) * 4 + (withControl ? CONTROL_BYTES : 0);
+  const cacheFile = o.cacheDir
+    ? join(
+        o.cacheDir,
+        `${scenes.name}${withControl ? '-pose' : ''}-${o.count}-${o.seed}-${vaeFingerprint(vaeBytes)}.bin`,
+      )
+    : undefined;
+  if (cacheFile) {
+    const cached = await readFile(cacheFile).catch(() => undefined);
+    if (cached && cached.byteLength === o.count * bytesPerItem) {
+      const copy = new Uint8Array(cached).buffer;
+      return {
+        count: o.count,
+        latents: new Float32Array(copy, 0, o.count * per),
+        ids: new Int32Array(copy, o.count * per * 4, o.count * L),
+        sequenceLength: L,
+        ...(withControl
+          ? { control: new Uint8Array(copy, o.count * (per + L) * 4, o.count * CONTROL_BYTES) }
+          : {}),
+      };
+    }
+  }
+  const session = await ort.InferenceSession.create(vaeBytes);
+  const rng = new Rng(o.seed);
+  const latents = new Float32Array(o.count * per);
+  const ids = new Int32Array(o.count * L);
+  const control = withControl ? new Uint8Array(o.count * CONTROL_BYTES) : undefined;
+  const chunk = 32;
+  const started = performance.now();
+  for (let start = 0; start < o.count; start += chunk) {
+    const n = Math.min(chunk, o.count - start);
+    const pixels = new Float32Array(n * 3 * IMAGE_SIDE * IMAGE_SIDE);
+    for (let i = 0; i < n; i++) {
+      const scene = scenes.sample(rng);
+      pixels.set(imageToChw(scene.image.data, IMAGE_SIDE), i * 3 * IMAGE_SIDE * IMAGE_SIDE);
+      const enc = tokenizer.encode(scene.caption, { maxLength: L, padding: 'max_length', truncation: true });
+      ids.set(enc.ids, (start + i) * L);
+      control?.set(scene.openpose.data, (start + i) * CONTROL_BYTES);
+    }
+    const out = await session.run({
+      sample: new ort.Tensor('float32', pixels, [n, 3, IMAGE_SIDE, IMAGE_SIDE]),
+    });
+    const params = out.latent_parameters.data as Float32Array;
+    for (let i = 0; i < n; i++) {
+      const mean = params.subarray(i * 2 * per, i * 2 * per + per);
+      for (let k = 0; k < per; k++) latents[(start + i) * per + k] = mean[k] * vaeConfig.scaling_factor;
+    }
+    if (o.log && (start / chunk) % 50 === 0) {
+      o.log(
+        `data: ${start + n}/${o.count} scenes encoded (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+      );
+    }
+  }
+  await session.release();
+  if (cacheFile && o.cacheDir) {
+    await mkdir(o.cacheDir, { recursive: true });
+    const bytes = new Uint8Array(o.count * bytesPerItem);
+    bytes.set(new Uint8Array(latents.buffer), 0);
+    bytes.set(new Uint8Array(ids.buffer), latents.byteLength);
+    if (control) bytes.set(control, latents.byteLength + ids.byteLength);
+    await writeFileAtomic(cacheFile, bytes);
+  }
+  return { count: o.count, latents, ids, sequenceLength: L, ...(control ? { control } : {}) };
+}
+
+function vaeFingerprint(bytes: Uint8Array): string {
+  let h = 2166136261;
+  for (let i = 0; i < bytes.length; i += 97) h = Math.imul(h ^ bytes[i], 16777619) >>> 0;
+  return `${bytes.length.toString(36)}${h.toString(36)}`;
+}
+
+function imageToChw(data: Uint8Array, side: number): Float32Array {
+  const out = new Float32Array(3 * side * side);
+  const plane = side * side;
+  for (let p = 0; p < plane; p++) {
+    for (let c = 0; c < 3; c++) out[c * plane + p] = data[p * 3 + c] / 127.5 - 1;
+  }
+  return out;
+}
+
+async function textSequenceLength(modelDir: string): Promise<number> {
+  const config = JSON.parse(await readFile(join(modelDir, 'text_encoder', 'config.json'), 'utf8')) as {
+    max_position_embeddings: number;
+  };
+  return config.max_position_embeddings;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Training
+
+/** The training graph: loss = mean(loss_weight * (unet(sample, t, context) - noise)^2). */
+export function unetTrainingGraph(a: UnetArchitecture, batch: number, L: number, seed = 7) {
+  const m = new ModelBuilder('unet_training', seed, 'input');
+  const g = m.g;
+  const C = a.latentChannels;
+  const sample = g.input('sample', [batch, C, LATENT_SIDE, LATENT_SIDE]);
+  const timestep = g.input('timestep', [batch], 'int64');
+  const context = g.input('encoder_hidden_states', [batch, L, a.crossAttentionDim]);
+  const noise = g.input('noise', [batch, C, LATENT_SIDE, LATENT_SIDE]);
+  const weight = g.input('loss_weight', [batch, 1, 1, 1]);
+  const pred = unet(m, a, { sample, timestep, context });
+  const diff = g.op1('Sub', [pred, noise]);
+  const loss = g.op1('ReduceMean', [g.op1('Mul', [g.op1('Mul', [diff, diff]), weight])], { keepdims: 0 });
+  return { m, loss };
+}
+
+/** Noisy latents, timesteps, text contexts and targets from the cached dataset. */
+export class LatentBatches implements DataLoader {
+  private readonly alphasCumprod = alphasCumprodFor(DEFAULT_SCHEDULER_CONFIG);
+  private readonly emptyIds: Int32Array;
+
+  constructor(
+    readonly batchSize: number,
+    private readonly data: LatentDataset,
+    private readonly textEncoder: ort.InferenceSession,
+    tokenizer: CLIPTokenizer,
+  ) {
+    this.emptyIds = tokenizer.encode('', {
+      maxLength: data.sequenceLength,
+      padding: 'max_length',
+    }).ids;
+  }
+
+  async next(rng: Rng): Promise<Record<string, ort.Tensor>> {
+    const B = this.batchSize;
+    const L = this.data.sequenceLength;
+    const per = 4 * LATENT_SIDE * LATENT_SIDE;
+    const sample = new Float32Array(B * per);
+    const noise = rng.randn(B * per);
+    const timesteps = new BigInt64Array(B);
+    const weights = new Float32Array(B);
+    const ids = new Int32Array(B * L);
+    const control = this.data.control;
+    const plane = IMAGE_SIDE * IMAGE_SIDE;
+    const cond = control ? new Float32Array(B * 3 * plane) : undefined;
+    for (let b = 0; b < B; b++) {
+      const i = Math.floor(rng.nextFloat() * this.data.count);
+      const t = Math.floor(rng.nextFloat() * this.alphasCumprod.length);
+      const abar = this.alphasCumprod[t];
+      const sa = Math.sqrt(abar);
+      const sb = Math.sqrt(1 - abar);
+      const x0 = this.data.latents.subarray(i * per, (i + 1) * per);
+      for (let k = 0; k < per; k++) sample[b * per + k] = sa * x0[k] + sb * noise[b * per + k];
+      timesteps[b] = BigInt(t);
+      const snr = abar / (1 - abar);
+      weights[b] = Math.min(snr, MIN_SNR_GAMMA) / snr;
+      const drop = rng.nextFloat() < CAPTION_DROPOUT;
+      ids.set(drop ? this.emptyIds : this.data.ids.subarray(i * L, (i + 1) * L), b * L);
+      if (control && cond) {
+        // OpenPose RGB bytes -> CHW in [0, 1], the ControlNet conditioning convention
+        const src = control.subarray(i * CONTROL_BYTES, (i + 1) * CONTROL_BYTES);
+        for (let p = 0; p < plane; p++) {
+          for (let c = 0; c < 3; c++) cond[(b * 3 + c) * plane + p] = src[p * 3 + c] / 255;
+        }
+      }
+    }
+    const text = await this.textEncoder.run({ input_ids: new ort.Tensor('int32', ids, [B, L]) });
+    return {
+      sample: new ort.Tensor('float32', sample, [B, 4, LATENT_SIDE, LATENT_SIDE]),
+      timestep: new ort.Tensor('int64', timesteps, [B]),
+      encoder_hidden_states: text.last_hidden_state,
+      noise: new ort.Tensor('float32', noise, [B, 4, LATENT_SIDE, LATENT_SIDE]),
+      loss_weight: new ort.Tensor('float32', weights, [B, 1, 1, 1]),
+      ...(cond ? { controlnet_cond: new ort.Tensor('float32', cond, [B, 3, IMAGE_SIDE, IMAGE_SIDE]) } : {}),
+    };
+  }
+}
+
+export interface UnetTrainingOptions {
+  modelDir: string;
+  steps: number;
+  batch?: number;
+  lr?: number;
+  datasetSize?: number;
+  seed?: number;
+  architecture?: UnetArchitecture;
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  resume?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: TrainProgress) => void;
+  log?: (line: string) => void;
+}
+
+/** Trains (or resumes) the UNet; returns the EMA weights (what ships) and the raw ones. */
+export async function trainUnet(o: UnetTrainingOptions): Promise<{
+  parameters: ParameterTensor[];
+  ema: ParameterTensor[];
+  step: number;
+  lastLoss: number;
+}> {
+  const a = o.architecture ?? TINY_UNET;
+  const batch = o.batch ?? 16;
+  const lr = o.lr ?? 1e-3;
+  const data = await latentDataset({
+    modelDir: o.modelDir,
+    count: o.datasetSize ?? 32_000,
+    seed: o.seed ?? 424_242,
+    ...(o.checkpointDir ? { cacheDir: join(o.checkpointDir, '..', 'unet-data') } : {}),
+    ...(o.log ? { log: o.log } : {}),
+  });
+  const tokenizer = await CLIPTokenizer.fromFolder(join(o.modelDir, 'tokenizer'));
+  const textEncoder = await ort.InferenceSession.create(join(o.modelDir, 'text_encoder', 'model.onnx'));
+  const { m, loss } = unetTrainingGraph(a, batch, data.sequenceLength);
+  const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values });
+  const trainer = await Trainer.create(
+    {
+      model: step,
+      data: new LatentBatches(batch, data, textEncoder, tokenizer),
+      optimizer: new AdamW({ lr, weightDecay: 0.01 }),
+      learningRate: cosineWithWarmup({
+        lr,
+        warmupSteps: Math.min(300, Math.floor(o.steps / 10)),
+        totalSteps: o.steps,
+        minLr: lr / 10,
+      }),
+      maxGradNorm: 1,
+      emaDecay: 0.999,
+      seed: o.seed ?? 1,
+      ...(o.checkpointDir
+        ? { checkpointDir: o.checkpointDir, checkpointEvery: o.checkpointEvery ?? 100 }
+        : {}),
+    },
+    { resume: o.resume === true },
+  );
+  const result = await trainer.train(o.steps, {
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
+  await step.dispose();
+  await textEncoder.release();
+  const ema = step.parameters.map((p) => ({
+    ...p,
+    data: trainer.ema?.get(p.name)?.slice() ?? p.data.slice(),
+  }));
+  return { parameters: step.parameters, ema, step: result.step, lastLoss: result.lastLoss };
+}
+
+/** The UNet's weights among an ONNX file's initializers (drops constants such as timestep frequencies). */
+export function unetWeightsOnly(
+  weights: readonly ParameterTensor[],
+  a: UnetArchitecture = TINY_UNET,
+): ParameterTensor[] {
+  const { m } = unetTrainingGraph(a, 1, 4);
+  const names = new Set(m.values.keys());
+  const kept = weights.filter((w) => names.has(w.name));
+  if (kept.length !== names.size)
+    throw new Error(`the UNet file has ${kept.length} of the architecture's ${names.size} weights`);
+  return kept;
+}
+
+export function unetParameterCount(params: readonly ParameterTensor[]): number {
+  return params.reduce((n, p) => n + p.data.length, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Export
+
+const BATCH = 'batch';
+
+/**
+ * The inference UNet with the weights baked in (float16 storage unless `float16: false`). With
+ * `residuals` it is the ControlNet-aware variant of the split convention (unet_controlnet/), same
+ * weights. `batch` only sets the example shapes (the exported axes are dynamic).
+ */
+export function unetInferenceModel(
+  params: readonly ParameterTensor[],
+  { residuals = false, architecture = TINY_UNET, sequenceLength = 48, float16 = true, batch = 1 } = {},
+): Uint8Array {
+  const a = architecture;
+  const m = new ModelBuilder(residuals ? 'unet_controlnet' : 'unet', 1);
+  const g = m.g;
+  const inputs = {
+    sample: g.input('sample', [batch, a.latentChannels, LATENT_SIDE, LATENT_SIDE]),
+    timestep: g.input('timestep', [batch], 'int64'),
+    context: g.input('encoder_hidden_states', [batch, sequenceLength, a.crossAttentionDim]),
+  };
+  const dynamicAxes: Record<string, Record<number, string>> = {
+    sample: { 0: BATCH, 2: 'height', 3: 'width' },
+    timestep: { 0: 'timestep_batch' },
+    encoder_hidden_states: { 0: BATCH },
+    out_sample: { 0: BATCH, 2: 'height', 3: 'width' },
+  };
+  let extra: { down: string[]; mid: string } | undefined;
+  if (residuals) {
+    const shapes = unetResidualShapes(a, batch, LATENT_SIDE);
+    extra = {
+      down: shapes.down.map((shape, i) => {
+        const name = `down_block_${i}_additional_residual`;
+        dynamicAxes[name] = { 0: BATCH, 2: `height_${i}`, 3: `width_${i}` };
+        return g.input(name, shape);
+      }),
+      mid: g.input('mid_block_additional_residual', shapes.mid),
+    };
+    dynamicAxes.mid_block_additional_residual = { 0: BATCH, 2: 'height_mid', 3: 'width_mid' };
+  }
+  g.output(unet(m, a, inputs, extra), 'out_sample');
+  bakeParameters(g, params);
+  if (float16) g.storeWeightsAsFloat16();
+  return g.toBytes({ dynamicAxes, docString: 'MSP Studio tiny-world UNet' });
+}
+
+/** Writes unet/ (model.onnx + config.json) and scheduler/scheduler_config.json into a model folder. */
+export async function writeUnet(
+  dir: string,
+  model: Uint8Array,
+  { folder = 'unet', architecture = TINY_UNET } = {},
+): Promise<void> {
+  await mkdir(join(dir, folder), { recursive: true });
+  await writeFile(join(dir, folder, 'model.onnx'), model);
+  await writeFile(
+    join(dir, folder, 'config.json'),
+    JSON.stringify(unetConfig(architecture, LATENT_SIDE), null, 2) + '\n',
+  );
+  await mkdir(join(dir, 'scheduler'), { recursive: true });
+  await writeFile(
+    join(dir, 'scheduler', 'scheduler_config.json'),
+    JSON.stringify(TINY_SCHEDULER_CONFIG, null, 2) + '\n',
+  );
+}
