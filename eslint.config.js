@@ -57,6 +57,25 @@ export default tseslint.config(
     },
   },
   {
+    // common/ runs everywhere (renderer, backend, worker): plain TypeScript, no platform or app imports.
+    files: ['common/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^(node:.*|fs|path|child_process)$', message: 'common/ cannot use Node.' },
+            { regex: '^(electron|react|react-dom)(/.*)?$', message: 'common/ imports no platform.' },
+            {
+              group: ['**/electron/**', '**/renderer/**', '**/native-models/**'],
+              message: 'common/ is the lowest layer; it imports nothing from the app.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Tests may assert that a value they just built exists.
     files: ['**/*.test.ts', 'test/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off' },

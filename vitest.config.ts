@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
+      'common/**/*.test.ts',
       'native-models/**/*.test.ts',
       'electron/**/*.test.ts',
       'renderer/src/**/*.test.ts',

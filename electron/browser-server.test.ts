@@ -99,6 +99,44 @@ describe('browser mode server', () => {
     expect(await call.json()).toMatchObject({ ok: true, value: { mode: 'browser' } });
   });
 
+  it('serves an export as a download with the name asked for', async () => {
+    const story = await api.stories.create({ title: 'Book' });
+    // a page whose only content is lettering exports without renders
+    const page = await api.pages.create({
+      storyId: story.id,
+      content: {
+        template: 'single',
+        dpi: 72,
+        lettering: [
+          {
+            id: 'c',
+            kind: 'caption',
+            x: 0.1,
+            y: 0.1,
+            width: 0.5,
+            height: 0.1,
+            tail: null,
+            text: 'Once',
+            fontSizePt: 12,
+          },
+        ],
+      },
+    });
+    const result = await api.pages.export({ format: 'png', pageId: page.id });
+    if (result.status !== 'ready') throw new Error(`expected a download, got ${result.status}`);
+    expect(result.fileName).toBe('Book - page 1.png');
+    const response = await fetch(
+      `${server.origin}${result.file.url}?download=${encodeURIComponent('Bœk: page 1.png')}`,
+      { headers: { authorization: `Bearer ${server.token}` } },
+    );
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('image/png');
+    expect(response.headers.get('content-disposition')).toBe(
+      `attachment; filename="B_k_ page 1.png"; filename*=UTF-8''B%C5%93k_%20page%201.png`,
+    );
+    expect(new Uint8Array(await response.arrayBuffer()).subarray(1, 4)).toEqual(new Uint8Array([80, 78, 71]));
+  });
+
   it('answers validation errors with 400 and the field', async () => {
     const response = await fetch(`${server.origin}/api/stories.create`, {
       method: 'POST',

@@ -5,7 +5,8 @@
  * - the built renderer from `dist/renderer/` (index.html with a strict CSP);
  * - the API: `POST /api/<method>` with a JSON body, answering the ApiResponse envelope;
  * - events: the WebSocket `/api/events` (one JSON StudioEvent per text message);
- * - stored files: `GET /files/<sha256>`.
+ * - stored files: `GET /files/<sha256>`, as a download named `<name>` with `?download=<name>`
+ *   (page exports).
  *
  * Everything needs the token: `Authorization: Bearer <token>`, or the `msp_token` cookie that
  * `/?token=<token>` sets (HttpOnly, SameSite=Strict) before redirecting to `/`. Requests whose
@@ -202,7 +203,12 @@ export async function startBrowserServer(options: BrowserServerOptions): Promise
     }
     if (!authorized(req, url, false)) return sendUnauthorized(res, false);
     if (url.pathname.startsWith('/files/'))
-      return file(res, url.pathname.slice('/files/'.length), req.method === 'HEAD');
+      return file(
+        res,
+        url.pathname.slice('/files/'.length),
+        req.method === 'HEAD',
+        url.searchParams.get('download'),
+      );
     return staticFile(res, url.pathname, req.method === 'HEAD');
   }
 
@@ -229,7 +235,12 @@ export async function startBrowserServer(options: BrowserServerOptions): Promise
     sendJson(res, answer.ok ? 200 : STATUS[answer.error.code], answer);
   }
 
-  async function file(res: ServerResponse, hash: string, head: boolean): Promise<void> {
+  async function file(
+    res: ServerResponse,
+    hash: string,
+    head: boolean,
+    downloadName: string | null,
+  ): Promise<void> {
     if (!isFileHash(hash)) return sendJson(res, 404, failure('not_found', 'no such file'));
     const meta = service.db.files.get(hash);
     if (!meta || !service.store.has(hash))
@@ -239,6 +250,7 @@ export async function startBrowserServer(options: BrowserServerOptions): Promise
       'Content-Length': meta.size,
       'Cache-Control': 'private, max-age=31536000, immutable',
       'Content-Security-Policy': "default-src 'none'; sandbox",
+      ...(downloadName !== null ? { 'Content-Disposition': attachment(downloadName) } : {}),
     });
     if (head) return void res.end();
     createReadStream(service.store.pathOf(hash))
@@ -380,6 +392,17 @@ function sendUnauthorized(res: ServerResponse, api: boolean): void {
     'Content-Security-Policy': "default-src 'none'",
   });
   res.end(html);
+}
+
+/**
+ * A `Content-Disposition: attachment` header value for a download name: an ASCII fallback and the
+ * UTF-8 name (RFC 6266); separators, quotes and control characters are replaced.
+ */
+export function attachment(name: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what is being replaced
+  const clean = name.replace(/[\u0000-\u001f\u007f"\\/:*?<>|]/g, '_').slice(0, 200) || 'download';
+  const ascii = clean.replace(/[^\x20-\x7e]/g, '_');
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(clean)}`;
 }
 
 function cookies(req: IncomingMessage): Record<string, string> {

@@ -48,7 +48,20 @@ export const API_CHANNELS = [
   'jobs.list',
   'jobs.get',
   'jobs.cancel',
+  'pages.list',
+  'pages.get',
+  'pages.create',
+  'pages.update',
+  'pages.delete',
+  'pages.restore',
+  'pages.reorder',
+  'pages.export',
   'models.getInfo',
+  'models.list',
+  'models.import',
+  'models.remove',
+  'models.setActive',
+  'models.pickFolder',
 ] as const satisfies readonly ApiMethod[];
 
 // Compile-time check that the list is complete: a method missing above makes this type `never`.

@@ -3,7 +3,8 @@
  * (services in the Electron main process, or the local Node server in browser mode).
  *
  * TYPES ONLY. This module is imported by the browser renderer, so it must not import Node,
- * Electron or native-models values. It changes additively only: new methods, new optional fields.
+ * Electron or native-models values (types from the platform-free common/ folder are fine). It changes
+ * additively only: new methods, new optional fields.
  *
  * Transport (both modes carry the same envelope):
  * - every method takes at most one JSON payload and answers an {@link ApiResponse};
@@ -22,6 +23,11 @@
  * const job = await api.renders.renderPanel({ panelId: panel.id });
  * api.events.subscribe((e) => { if (e.type === 'job.progress') showPreview(e.preview?.url); });
  */
+
+import type { PageSizeId, PageTemplateId } from '../../common/pages/layout.js';
+import type { Lettering, LetteringKind } from '../../common/pages/lettering.js';
+
+export type { Lettering, LetteringKind, PageSizeId, PageTemplateId };
 
 // ---------------------------------------------------------------------------------------------
 // Basic values
@@ -268,6 +274,73 @@ export interface Render {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Pages
+
+/**
+ * A comic page of a story: a layout template whose slots show panels (each its latest render, scaled
+ * to cover the slot, centred), and lettering on top. Geometry: common/pages/layout.ts.
+ */
+export interface Page {
+  id: Id;
+  storyId: Id;
+  template: PageTemplateId;
+  size: PageSizeId;
+  /** Print resolution of exports, dots per inch (default 300). */
+  dpi: number;
+  /** White space between panels, millimetres. */
+  gutterMm: number;
+  /** White space between the panels and the page edge, millimetres. */
+  marginMm: number;
+  /** One entry per slot of the template, in reading order: the panel shown, or null (empty). */
+  slots: (Id | null)[];
+  /** Captions and speech balloons, in stacking order (later ones on top). */
+  lettering: Lettering[];
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+/** What an edit of a page may change. */
+export type PageContent = Pick<
+  Page,
+  'template' | 'size' | 'dpi' | 'gutterMm' | 'marginMm' | 'slots' | 'lettering'
+>;
+
+export interface PageCreateInput {
+  storyId: Id;
+  /** Default: the story's last page's template and settings, with empty slots (or a 2x2 A4 page at 300 dpi). */
+  content?: Partial<PageContent>;
+  /** Insert after this page; default: at the end. */
+  afterPageId?: Id;
+}
+
+/**
+ * A page edit: the fields given replace the stored ones. `slots` must have one entry per slot of the
+ * resulting template; changing the template alone keeps the slots that still exist.
+ */
+export type PageUpdateInput = { id: Id } & Partial<PageContent>;
+
+export type PageExportFormat = 'png' | 'pdf' | 'cbz';
+
+/** PNG exports one page; PDF and CBZ export all of a story's pages in reading order. */
+export type PageExportInput = { format: 'png'; pageId: Id } | { format: 'pdf' | 'cbz'; storyId: Id };
+
+/**
+ * An export. `ready` (browser mode): download `file.url` as `fileName`. `saved` (Electron): written to
+ * the path the user chose in the save dialog. `cancelled`: the user closed that dialog; nothing written.
+ */
+export type PageExportResult =
+  | { status: 'ready'; format: PageExportFormat; fileName: string; pageCount: number; file: FileRef }
+  | {
+      status: 'saved';
+      format: PageExportFormat;
+      fileName: string;
+      pageCount: number;
+      file: FileRef;
+      savedTo: string;
+    }
+  | { status: 'cancelled'; format: PageExportFormat };
+
+// ---------------------------------------------------------------------------------------------
 // Jobs
 
 export type JobKind = 'render';
@@ -314,9 +387,12 @@ export interface ModelInfo {
   name: string;
   /**
    * `embedded`: the shipped tiny model; `env`: MSP_MODEL_DIR; `random`: a random-weight test model
-   * (its pictures are structured noise) because no trained model is installed.
+   * (its pictures are structured noise) because no trained model is installed; `folder`: a model
+   * folder the user imported ({@link StudioApi.models} `import`).
    */
-  source: 'embedded' | 'env' | 'random';
+  source: 'embedded' | 'env' | 'random' | 'folder';
+  /** The {@link ModelEntry} id of this model (`default` or an imported folder's id). */
+  entryId?: Id;
   /** A sentence for the UI, e.g. why a random model is in use. */
   note: string;
   /** The execution provider the UNet runs on (`cpu`, `cuda`, `dml`, `coreml`). */
@@ -340,6 +416,34 @@ export interface ModelInfo {
   rareTokens?: string[];
 }
 
+/** What validating a model folder found (the model contract, native-models/models/model-folder.ts). */
+export interface ModelDetails {
+  sizes: ModelInfo['sizes'];
+  hasControlNet: boolean;
+  /** A VAE encoder is present (image-to-image, scaffold images). */
+  hasVaeEncoder: boolean;
+  hasSegmentation: boolean;
+}
+
+/** A model the studio can render with: the default one, or a folder the user imported. */
+export interface ModelEntry {
+  /** `default` for the built-in choice (embedded model, MSP_MODEL_DIR or the random test model). */
+  id: Id;
+  name: string;
+  kind: 'default' | 'folder';
+  /** Where the model comes from (as in {@link ModelInfo}). */
+  source: ModelInfo['source'];
+  /** The folder on disk, when there is one yet. */
+  path: string | null;
+  /** Renders use this model. */
+  active: boolean;
+  /** What validation found; null when the folder cannot be read now. */
+  details: ModelDetails | null;
+  /** Why this model cannot be used now, in one sentence (e.g. the folder was moved). */
+  problem?: string;
+  importedAt?: Timestamp;
+}
+
 export interface AppInfo {
   version: string;
   mode: 'electron' | 'browser';
@@ -350,7 +454,7 @@ export interface AppInfo {
 // Events
 
 /** What changed, for views that mirror lists (another window, another tab). */
-export type EntityKind = 'subject' | 'cast' | 'story' | 'panel' | 'render';
+export type EntityKind = 'subject' | 'cast' | 'story' | 'panel' | 'render' | 'page' | 'model';
 
 export type StudioEvent =
   /** Any job state change (queued, running, finished, failed, cancelled). */
@@ -532,8 +636,37 @@ export interface StudioApi {
     /** Cancels a queued or running job (a running render stops at its next step). */
     cancel(input: { id: Id }): Promise<Job>;
   };
+  pages: {
+    /** The story's pages in reading order. */
+    list(input: { storyId: Id }): Promise<Page[]>;
+    get(input: { id: Id }): Promise<Page>;
+    create(input: PageCreateInput): Promise<Page>;
+    /** Rejects (invalid_input, issues naming the fields) a layout without room for panels or unknown panels. */
+    update(input: PageUpdateInput): Promise<Page>;
+    /** Soft delete; `restore` puts it back at its old position. */
+    delete(input: { id: Id }): Promise<void>;
+    restore(input: { id: Id }): Promise<Page>;
+    /** New reading order: `pageIds` must list exactly the story's pages. */
+    reorder(input: { storyId: Id; pageIds: Id[] }): Promise<Page[]>;
+    /**
+     * Composes pages at print resolution (page size x dpi) and writes PNG, PDF or CBZ. Rejects with a
+     * sentence naming the page and slot at fault (an empty page, a panel without a render).
+     */
+    export(input: PageExportInput): Promise<PageExportResult>;
+  };
   models: {
+    /** The active model's info (loads it when needed). */
     getInfo(): Promise<ModelInfo>;
+    /** The default model and the imported folders. */
+    list(): Promise<ModelEntry[]>;
+    /** Validates a model folder (an absolute path) and adds it to the list; the files stay where they are. */
+    import(input: { path: string }): Promise<ModelEntry>;
+    /** Forgets an imported folder (never deletes its files); the default model takes over if it was active. */
+    remove(input: { id: Id }): Promise<void>;
+    /** Renders use this model from now on; resolves once it has loaded. Refused while a render runs. */
+    setActive(input: { id: Id }): Promise<ModelInfo>;
+    /** Electron: the main process's folder picker (null when closed). Browser mode: refused; type the path. */
+    pickFolder(): Promise<{ path: string | null }>;
   };
 }
 

@@ -11,6 +11,8 @@
  *   the app's own top-level page, and the service validates the method (allow-list) and payload.
  *   Events go to the page on `msp:event`.
  * - A single-instance lock: starting a second copy focuses the first.
+ * - Native dialogs (where to save an export, which model folder to import) are the service's host
+ *   hooks, so file paths come from the main process, never from the page.
  *
  * Started by `node dist/electron/cli.js start` as `electron dist/electron/main/main.js --data-dir DIR`.
  */
@@ -24,6 +26,7 @@ import { EVENT_CHANNEL, INVOKE_CHANNEL } from '../api/channels.js';
 import { defaultDataDir } from '../data-dir.js';
 import { isFileHash } from '../services/file-store.js';
 import { StudioService } from '../services/studio-service.js';
+import type { StudioHost } from '../services/studio-service.js';
 
 const APP_SCHEME = 'msp-app';
 const APP_ORIGIN = `${APP_SCHEME}://studio`;
@@ -99,6 +102,7 @@ async function start(): Promise<void> {
       mode: 'electron',
       fileUrl: (hash) => `/files/${hash}`,
       version: app.getVersion(),
+      host: dialogs,
     });
   } catch (err) {
     fatal(err);
@@ -132,6 +136,27 @@ async function start(): Promise<void> {
     if (BrowserWindow.getAllWindows().length === 0) createWindow();
   });
 }
+
+/**
+ * The service's host hooks: native dialogs, modal to the window. Paths reach the service only from
+ * here, never from the page.
+ */
+const dialogs: StudioHost = {
+  async chooseSavePath({ title, defaultName, filters }) {
+    const options = { title, defaultPath: join(app.getPath('documents'), defaultName), filters };
+    const answer = mainWindow
+      ? await dialog.showSaveDialog(mainWindow, options)
+      : await dialog.showSaveDialog(options);
+    return answer.canceled || !answer.filePath ? null : answer.filePath;
+  },
+  async chooseFolder({ title }) {
+    const options = { title, properties: ['openDirectory' as const] };
+    const answer = mainWindow
+      ? await dialog.showOpenDialog(mainWindow, options)
+      : await dialog.showOpenDialog(options);
+    return answer.canceled ? null : (answer.filePaths[0] ?? null);
+  },
+};
 
 function createWindow(): void {
   const win = new BrowserWindow({

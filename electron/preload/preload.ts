@@ -58,7 +58,20 @@ const ALLOWED = [
   'jobs.list',
   'jobs.get',
   'jobs.cancel',
+  'pages.list',
+  'pages.get',
+  'pages.create',
+  'pages.update',
+  'pages.delete',
+  'pages.restore',
+  'pages.reorder',
+  'pages.export',
   'models.getInfo',
+  'models.list',
+  'models.import',
+  'models.remove',
+  'models.setActive',
+  'models.pickFolder',
 ] as const satisfies readonly ApiMethod[];
 
 type Missing = Exclude<ApiMethod, (typeof ALLOWED)[number]>;

@@ -15,11 +15,21 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** Every shipped schema version: 1, 2, ... */
+const VERSIONS = loadMigrations().map((m) => m.version);
+
 describe('migrations', () => {
+  it('are numbered from 1 without gaps, and include pages and model folders', () => {
+    expect(VERSIONS).toEqual(VERSIONS.map((_, i) => i + 1));
+    expect(loadMigrations().map((m) => m.name)).toEqual(
+      expect.arrayContaining(['initial', 'pages', 'model_folders']),
+    );
+  });
+
   it('apply on a fresh database in WAL mode with foreign keys, and are idempotent', () => {
     const path = join(dir, 'studio.db');
     const db = openDatabase(path);
-    expect(db.schemaVersions()).toEqual([1]);
+    expect(db.schemaVersions()).toEqual(VERSIONS);
     expect(db.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.db.pragma('foreign_keys', { simple: true })).toBe(1);
     const tables = (
@@ -36,13 +46,18 @@ describe('migrations', () => {
         'panels',
         'renders',
         'jobs',
+        'pages',
+        'page_slots',
+        'page_lettering',
+        'model_folders',
+        'settings',
         'schema_migrations',
       ]),
     );
     expect(migrate(db.db, loadMigrations())).toEqual([]);
     db.close();
     const again = openDatabase(path);
-    expect(again.schemaVersions()).toEqual([1]);
+    expect(again.schemaVersions()).toEqual(VERSIONS);
     again.close();
   });
 
@@ -57,9 +72,13 @@ describe('migrations', () => {
     for (const m of loadMigrations()) {
       await writeFile(join(migrations, `${String(m.version).padStart(3, '0')}_${m.name}.sql`), m.sql);
     }
-    await writeFile(join(migrations, '002_story_notes.sql'), 'ALTER TABLE stories ADD COLUMN notes TEXT;');
+    const next = VERSIONS.length + 1;
+    await writeFile(
+      join(migrations, `${String(next).padStart(3, '0')}_story_notes.sql`),
+      'ALTER TABLE stories ADD COLUMN notes TEXT;',
+    );
     const v2 = openDatabase(path, { migrations: loadMigrations(migrations) });
-    expect(v2.schemaVersions()).toEqual([1, 2]);
+    expect(v2.schemaVersions()).toEqual([...VERSIONS, next]);
     expect(v2.stories.get(story.id)?.title).toBe('Kept');
     expect(v2.db.prepare('SELECT notes FROM stories WHERE id = ?').get(story.id)).toEqual({ notes: null });
     v2.close();
@@ -82,11 +101,17 @@ describe('migrations', () => {
     const db = new Database(':memory:');
     const bad = [
       ...loadMigrations(),
-      { version: 2, name: 'bad', sql: 'CREATE TABLE half (x INTEGER); INSERT INTO nowhere VALUES (1);' },
+      {
+        version: VERSIONS.length + 1,
+        name: 'bad',
+        sql: 'CREATE TABLE half (x INTEGER); INSERT INTO nowhere VALUES (1);',
+      },
     ];
     expect(() => migrate(db, bad)).toThrow();
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'half'").get()).toBeUndefined();
-    expect(db.prepare('SELECT max(version) AS v FROM schema_migrations').get()).toEqual({ v: 1 });
+    expect(db.prepare('SELECT max(version) AS v FROM schema_migrations').get()).toEqual({
+      v: VERSIONS.length,
+    });
     db.close();
   });
 });
@@ -218,5 +243,94 @@ describe('repositories', () => {
       transient: false,
     });
     expect(db.files.listTransient()).toEqual([]);
+  });
+  it('pages: slots and lettering round-trip, order with delete and restore in place', () => {
+    const story = db.stories.create({ title: 'S', castId: null });
+    const panel = db.panels.create({ storyId: story.id, title: 'P', request: defaultPanelRequest() });
+    const settings = { size: 'comic' as const, dpi: 300, gutterMm: 3.5, marginMm: 10 };
+    const balloon = {
+      id: 'b1',
+      kind: 'speech' as const,
+      x: 0.1,
+      y: 0.2,
+      width: 0.3,
+      height: 0.1,
+      tail: { x: 0.25, y: 0.5 },
+      text: 'Hello',
+      fontSizePt: 11,
+    };
+    const caption = { ...balloon, id: 'c1', kind: 'caption' as const, tail: null, text: 'Later' };
+    const a = db.pages.create({
+      storyId: story.id,
+      content: {
+        template: 'grid-2x2',
+        settings,
+        slots: [null, panel.id, null, null],
+        lettering: [caption, balloon],
+      },
+    });
+    expect(a.slots).toEqual([null, panel.id, null, null]);
+    expect(a.settings).toEqual(settings);
+    expect(a.lettering).toEqual([caption, balloon]);
+    const b = db.pages.create({
+      storyId: story.id,
+      content: { template: 'single', settings, slots: [null], lettering: [] },
+    });
+    const c = db.pages.create({
+      storyId: story.id,
+      content: { template: 'single', settings, slots: [null], lettering: [] },
+      index: 0,
+    });
+    expect(db.pages.ids(story.id)).toEqual([c.id, a.id, b.id]);
+
+    const updated = db.pages.update(a.id, {
+      template: 'splash-2',
+      settings: { ...settings, dpi: 150 },
+      slots: [panel.id, null, null],
+      lettering: [balloon],
+    });
+    expect(updated?.slots).toEqual([panel.id, null, null]);
+    expect(updated?.settings.dpi).toBe(150);
+    expect(updated?.lettering.map((l) => l.id)).toEqual(['b1']);
+
+    expect(db.pages.softDelete(a.id)).toBe(true);
+    expect(db.pages.ids(story.id)).toEqual([c.id, b.id]);
+    expect(db.pages.update(a.id, updated!)).toBeUndefined();
+    expect(db.pages.restore(a.id)).toBe(true);
+    expect(db.pages.ids(story.id)).toEqual([c.id, a.id, b.id]);
+    db.pages.reorder(story.id, [b.id, a.id, c.id]);
+    expect(db.pages.list(story.id).map((p) => p.id)).toEqual([b.id, a.id, c.id]);
+    expect(() => db.pages.reorder(story.id, [b.id, a.id])).toThrow(/is missing from the new order/);
+    // a slot must name a real panel (foreign keys)
+    expect(() =>
+      db.pages.update(b.id, { template: 'single', settings, slots: ['no-such-panel'], lettering: [] }),
+    ).toThrow(/FOREIGN KEY/);
+  });
+
+  it('model folders and settings', () => {
+    const info = {
+      sizes: {
+        defaultImageSize: 64,
+        vaeScaleFactor: 8,
+        latentChannels: 4,
+        sequenceLength: 16,
+        hiddenSize: 32,
+      },
+      hasControlNet: true,
+      hasVaeEncoder: true,
+      hasSegmentation: false,
+    };
+    const f = db.modelFolders.create({ path: '/models/tiny', name: 'tiny', info });
+    expect(db.modelFolders.byPath('/models/tiny')).toEqual(f);
+    expect(db.modelFolders.list().map((r) => r.info)).toEqual([info]);
+    expect(() => db.modelFolders.create({ path: '/models/tiny', name: 'again', info })).toThrow(/UNIQUE/);
+    expect(db.modelFolders.delete(f.id)).toBe(true);
+    expect(db.modelFolders.list()).toEqual([]);
+    expect(db.settings.get('active_model')).toBeUndefined();
+    db.settings.set('active_model', 'x');
+    db.settings.set('active_model', 'y');
+    expect(db.settings.get('active_model')).toBe('y');
+    db.settings.delete('active_model');
+    expect(db.settings.get('active_model')).toBeUndefined();
   });
 });

@@ -14,7 +14,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
-import type { JobKind, JobProgress, JobState, PanelRequest } from '../api/contract.js';
+import { slotCount } from '../../common/pages/layout.js';
+import type { PageSettings, PageTemplateId } from '../../common/pages/layout.js';
+import type { Lettering } from '../../common/pages/lettering.js';
+import type { JobKind, JobProgress, JobState, ModelDetails, PanelRequest } from '../api/contract.js';
 
 // ---------------------------------------------------------------------------------------------
 // Migrations
@@ -206,6 +209,35 @@ export interface JobRow {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+}
+
+/** A comic page: its layout, the panels in its slots and its lettering. */
+export interface PageRow {
+  id: string;
+  storyId: string;
+  position: number;
+  template: PageTemplateId;
+  settings: PageSettings;
+  /** One entry per slot of the template (reading order): the panel id, or null when empty. */
+  slots: (string | null)[];
+  /** In stacking order (later ones on top). */
+  lettering: Lettering[];
+  createdAt: string;
+  updatedAt: string;
+  deletedAt: string | null;
+}
+
+/** What a page shows (everything an edit of the page may change). */
+export type PageContent = Pick<PageRow, 'template' | 'settings' | 'slots' | 'lettering'>;
+
+/** A model folder the user imported. */
+export interface ModelFolderRow {
+  id: string;
+  path: string;
+  name: string;
+  /** What validation found when it was imported. */
+  info: ModelDetails;
+  createdAt: string;
 }
 
 const now = () => new Date().toISOString();
@@ -609,6 +641,260 @@ export class PanelsRepository {
   }
 }
 
+/**
+ * Pages in reading order, like panels: live pages of a story have positions 0..n-1; a deleted page
+ * keeps the position it had. Slots and lettering are replaced as a whole on every update.
+ */
+export class PagesRepository {
+  constructor(private readonly db: Database.Database) {}
+
+  /** The story's live pages in reading order. */
+  list(storyId: string): PageRow[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM pages WHERE story_id = ? AND deleted_at IS NULL ORDER BY position, rowid')
+        .all(storyId) as DbPage[]
+    ).map((r) => this.withContent(r));
+  }
+
+  ids(storyId: string): string[] {
+    return (
+      this.db
+        .prepare('SELECT id FROM pages WHERE story_id = ? AND deleted_at IS NULL ORDER BY position, rowid')
+        .all(storyId) as { id: string }[]
+    ).map((r) => r.id);
+  }
+
+  /** A page, deleted ones included (check `deletedAt`). */
+  get(id: string): PageRow | undefined {
+    const row = this.db.prepare('SELECT * FROM pages WHERE id = ?').get(id) as DbPage | undefined;
+    return row && this.withContent(row);
+  }
+
+  /** Inserts a page at `index` (default: the end), shifting later pages. */
+  create(input: { storyId: string; content: PageContent; index?: number }): PageRow {
+    const id = randomUUID();
+    const at = now();
+    this.db.transaction(() => {
+      const count = this.ids(input.storyId).length;
+      const index = Math.max(0, Math.min(input.index ?? count, count));
+      this.shift(input.storyId, index, 1);
+      const s = input.content.settings;
+      this.db
+        .prepare(
+          `INSERT INTO pages (id, story_id, position, template, page_size, dpi, gutter_mm, margin_mm,
+             created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(id, input.storyId, index, input.content.template, s.size, s.dpi, s.gutterMm, s.marginMm, at, at);
+      this.writeContent(id, input.content);
+    })();
+    return this.get(id) as PageRow;
+  }
+
+  /** Replaces the page's content (a live page only). */
+  update(id: string, content: PageContent): PageRow | undefined {
+    const current = this.get(id);
+    if (!current || current.deletedAt !== null) return undefined;
+    this.db.transaction(() => {
+      const s = content.settings;
+      this.db
+        .prepare(
+          `UPDATE pages SET template = ?, page_size = ?, dpi = ?, gutter_mm = ?, margin_mm = ?, updated_at = ?
+           WHERE id = ?`,
+        )
+        .run(content.template, s.size, s.dpi, s.gutterMm, s.marginMm, now(), id);
+      this.writeContent(id, content);
+    })();
+    return this.get(id);
+  }
+
+  /** Soft-deletes a page and closes the gap in the order. */
+  softDelete(id: string): boolean {
+    return this.db.transaction(() => {
+      const page = this.get(id);
+      if (!page || page.deletedAt !== null) return false;
+      this.db.prepare('UPDATE pages SET deleted_at = ? WHERE id = ?').run(now(), id);
+      this.shift(page.storyId, page.position + 1, -1);
+      return true;
+    })();
+  }
+
+  /** Restores a deleted page at the position it had (or the end, if the story got shorter). */
+  restore(id: string): boolean {
+    return this.db.transaction(() => {
+      const page = this.get(id);
+      if (!page || page.deletedAt === null) return false;
+      const index = Math.min(page.position, this.ids(page.storyId).length);
+      this.shift(page.storyId, index, 1);
+      this.db
+        .prepare('UPDATE pages SET deleted_at = NULL, position = ?, updated_at = ? WHERE id = ?')
+        .run(index, now(), id);
+      return true;
+    })();
+  }
+
+  /**
+   * Sets the reading order. `ids` must be exactly the story's live pages.
+   *
+   * @throws Error naming the unknown, missing or repeated page.
+   */
+  reorder(storyId: string, ids: readonly string[]): void {
+    this.db.transaction(() => {
+      const current = new Set(this.ids(storyId));
+      const seen = new Set<string>();
+      for (const id of ids) {
+        if (!current.has(id)) throw new Error(`page ${id} is not a page of this story`);
+        if (seen.has(id)) throw new Error(`page ${id} is listed twice`);
+        seen.add(id);
+      }
+      for (const id of current)
+        if (!seen.has(id)) throw new Error(`page ${id} is missing from the new order`);
+      const set = this.db.prepare('UPDATE pages SET position = ? WHERE id = ?');
+      ids.forEach((id, i) => set.run(i, id));
+    })();
+  }
+
+  private shift(storyId: string, from: number, delta: number): void {
+    this.db
+      .prepare(
+        'UPDATE pages SET position = position + ? WHERE story_id = ? AND deleted_at IS NULL AND position >= ?',
+      )
+      .run(delta, storyId, from);
+  }
+
+  private writeContent(id: string, content: PageContent): void {
+    this.db.prepare('DELETE FROM page_slots WHERE page_id = ?').run(id);
+    const slot = this.db.prepare('INSERT INTO page_slots (page_id, slot, panel_id) VALUES (?, ?, ?)');
+    content.slots.forEach((panelId, i) => {
+      if (panelId !== null) slot.run(id, i, panelId);
+    });
+    this.db.prepare('DELETE FROM page_lettering WHERE page_id = ?').run(id);
+    const lettering = this.db.prepare(
+      `INSERT INTO page_lettering (page_id, id, position, kind, x, y, width, height, tail_x, tail_y, text,
+         font_size_pt)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    content.lettering.forEach((l, i) =>
+      lettering.run(
+        id,
+        l.id,
+        i,
+        l.kind,
+        l.x,
+        l.y,
+        l.width,
+        l.height,
+        l.tail?.x ?? null,
+        l.tail?.y ?? null,
+        l.text,
+        l.fontSizePt,
+      ),
+    );
+  }
+
+  private withContent(r: DbPage): PageRow {
+    const template = r.template as PageTemplateId;
+    const slots: (string | null)[] = new Array<string | null>(slotCount(template)).fill(null);
+    for (const s of this.db
+      .prepare('SELECT slot, panel_id FROM page_slots WHERE page_id = ? ORDER BY slot')
+      .all(r.id) as { slot: number; panel_id: string }[]) {
+      if (s.slot < slots.length) slots[s.slot] = s.panel_id;
+    }
+    const lettering = (
+      this.db
+        .prepare('SELECT * FROM page_lettering WHERE page_id = ? ORDER BY position')
+        .all(r.id) as DbLettering[]
+    ).map((l): Lettering => ({
+      id: l.id,
+      kind: l.kind as Lettering['kind'],
+      x: l.x,
+      y: l.y,
+      width: l.width,
+      height: l.height,
+      tail: l.tail_x === null || l.tail_y === null ? null : { x: l.tail_x, y: l.tail_y },
+      text: l.text,
+      fontSizePt: l.font_size_pt,
+    }));
+    return {
+      id: r.id,
+      storyId: r.story_id,
+      position: r.position,
+      template,
+      settings: {
+        size: r.page_size as PageSettings['size'],
+        dpi: r.dpi,
+        gutterMm: r.gutter_mm,
+        marginMm: r.margin_mm,
+      },
+      slots,
+      lettering,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+      deletedAt: r.deleted_at,
+    };
+  }
+}
+
+/** Imported model folders (rows only; the folders themselves are never touched). */
+export class ModelFoldersRepository {
+  constructor(private readonly db: Database.Database) {}
+
+  list(): ModelFolderRow[] {
+    return (
+      this.db.prepare('SELECT * FROM model_folders ORDER BY created_at, rowid').all() as DbModelFolder[]
+    ).map(modelFolderRow);
+  }
+
+  get(id: string): ModelFolderRow | undefined {
+    const row = this.db.prepare('SELECT * FROM model_folders WHERE id = ?').get(id) as
+      DbModelFolder | undefined;
+    return row && modelFolderRow(row);
+  }
+
+  byPath(path: string): ModelFolderRow | undefined {
+    const row = this.db.prepare('SELECT * FROM model_folders WHERE path = ?').get(path) as
+      DbModelFolder | undefined;
+    return row && modelFolderRow(row);
+  }
+
+  create(input: { path: string; name: string; info: ModelDetails }): ModelFolderRow {
+    const id = randomUUID();
+    this.db
+      .prepare('INSERT INTO model_folders (id, path, name, info, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(id, input.path, input.name, JSON.stringify(input.info), now());
+    return this.get(id) as ModelFolderRow;
+  }
+
+  /** Forgets an imported folder (its files stay). */
+  delete(id: string): boolean {
+    return this.db.prepare('DELETE FROM model_folders WHERE id = ?').run(id).changes > 0;
+  }
+}
+
+/** App settings as text values by key. */
+export class SettingsRepository {
+  constructor(private readonly db: Database.Database) {}
+
+  get(key: string): string | undefined {
+    return (
+      this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined
+    )?.value;
+  }
+
+  set(key: string, value: string): void {
+    this.db
+      .prepare(
+        'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      )
+      .run(key, value);
+  }
+
+  delete(key: string): void {
+    this.db.prepare('DELETE FROM settings WHERE key = ?').run(key);
+  }
+}
+
 /** The render history of panels. */
 export class RendersRepository {
   constructor(private readonly db: Database.Database) {}
@@ -726,6 +1012,9 @@ export class StudioDatabase {
   readonly panels: PanelsRepository;
   readonly renders: RendersRepository;
   readonly jobs: JobsRepository;
+  readonly pages: PagesRepository;
+  readonly modelFolders: ModelFoldersRepository;
+  readonly settings: SettingsRepository;
 
   constructor(readonly db: Database.Database) {
     this.files = new FilesRepository(db);
@@ -735,6 +1024,9 @@ export class StudioDatabase {
     this.panels = new PanelsRepository(db);
     this.renders = new RendersRepository(db);
     this.jobs = new JobsRepository(db);
+    this.pages = new PagesRepository(db);
+    this.modelFolders = new ModelFoldersRepository(db);
+    this.settings = new SettingsRepository(db);
   }
 
   /** Runs `fn` in one transaction (nested calls join it). */
@@ -842,6 +1134,43 @@ interface DbRender {
   deleted_at: string | null;
 }
 
+interface DbPage {
+  id: string;
+  story_id: string;
+  position: number;
+  template: string;
+  page_size: string;
+  dpi: number;
+  gutter_mm: number;
+  margin_mm: number;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+}
+
+interface DbLettering {
+  page_id: string;
+  id: string;
+  position: number;
+  kind: string;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  tail_x: number | null;
+  tail_y: number | null;
+  text: string;
+  font_size_pt: number;
+}
+
+interface DbModelFolder {
+  id: string;
+  path: string;
+  name: string;
+  info: string;
+  created_at: string;
+}
+
 interface DbJob {
   id: string;
   kind: string;
@@ -907,6 +1236,16 @@ function renderRow(r: DbRender): RenderRow {
     warnings: JSON.parse(r.warnings) as string[],
     createdAt: r.created_at,
     deletedAt: r.deleted_at,
+  };
+}
+
+function modelFolderRow(r: DbModelFolder): ModelFolderRow {
+  return {
+    id: r.id,
+    path: r.path,
+    name: r.name,
+    info: JSON.parse(r.info) as ModelDetails,
+    createdAt: r.created_at,
   };
 }
 

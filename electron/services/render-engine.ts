@@ -3,9 +3,9 @@
  * pipeline, reporting progress with fast previews. It runs inside the render worker
  * (render-worker.ts); {@link InlineRenderRunner} in render-runner.ts runs it on the calling thread.
  *
- * Model choice: the folder given (the embedded tiny model or MSP_MODEL_DIR), else a random-weight
- * test model created once in `randomModelDir` (its pictures are structured noise; the model info
- * says so).
+ * Model choice: the folder given (the embedded tiny model, MSP_MODEL_DIR or a folder the user
+ * imported and made active), else a random-weight test model created once in `randomModelDir` (its
+ * pictures are structured noise; the model info says so).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
@@ -27,7 +27,7 @@ export interface EngineOptions {
   /** A model folder, or undefined to use (and create once) the random test model. */
   modelDir?: string;
   /** Where the model came from, for the UI. */
-  modelSource?: 'embedded' | 'env';
+  modelSource?: 'embedded' | 'env' | 'folder';
   /** Where the random test model lives (`<dataDir>/models/tiny-random`). */
   randomModelDir: string;
   executionProvider?: ExecutionProviderChoice;
@@ -81,7 +81,9 @@ export class RenderEngine {
         ? `No trained model is installed, so renders use a random-weight test model (${basename(dir)}); its pictures are structured noise.`
         : source === 'env'
           ? `The model from MSP_MODEL_DIR (${dir}).`
-          : 'The embedded tiny model.';
+          : source === 'folder'
+            ? `The model folder you imported (${dir}).`
+            : 'The embedded tiny model.';
     const info: ModelInfo = {
       name: sd.name,
       source,

@@ -4,6 +4,9 @@
  * what is wrong. File references are SHA-256 hashes only: no client text ever becomes a path.
  */
 import { describe, formatPath } from '../../native-models/msp/request.js';
+import { PAGE_LIMITS, PAGE_SIZE_IDS, PAGE_TEMPLATE_IDS } from '../../common/pages/layout.js';
+import type { PageSizeId, PageTemplateId } from '../../common/pages/layout.js';
+import { LETTERING_LIMITS } from '../../common/pages/lettering.js';
 import { z } from 'zod';
 import type { ApiErrorCode, ApiErrorInfo, ApiIssue } from '../api/contract.js';
 import { normalizeColor, RequestError } from '../../native-models/msp/request.js';
@@ -298,3 +301,97 @@ export const jobList = z.union([
   }),
 ]);
 export const fileGet = z.strictObject({ hash });
+
+// ---------------------------------------------------------------------------------------------
+// Pages
+
+const fraction = z.number().min(0).max(1);
+/** Box edges may sit on the page edge; float noise from dragging is tolerated. */
+const EDGE_SLACK = 1e-6;
+
+/** A caption or speech balloon: a box inside the page (page fractions), text, letter size. */
+export const lettering = z
+  .strictObject({
+    id: z.string().min(1).max(100),
+    kind: z.enum(['caption', 'speech']),
+    x: fraction,
+    y: fraction,
+    width: z.number().min(LETTERING_LIMITS.minSize).max(1),
+    height: z.number().min(LETTERING_LIMITS.minSize).max(1),
+    tail: z.strictObject({ x: fraction, y: fraction }).nullable(),
+    text: z.string().max(LETTERING_LIMITS.textLength),
+    fontSizePt: z.number().min(LETTERING_LIMITS.fontSizePt.min).max(LETTERING_LIMITS.fontSizePt.max),
+  })
+  .check((ctx) => {
+    const l = ctx.value;
+    if (l.x + l.width > 1 + EDGE_SLACK)
+      ctx.issues.push({
+        code: 'custom',
+        input: l.width,
+        path: ['width'],
+        message: 'reaches past the right edge of the page',
+      });
+    if (l.y + l.height > 1 + EDGE_SLACK)
+      ctx.issues.push({
+        code: 'custom',
+        input: l.height,
+        path: ['height'],
+        message: 'reaches past the bottom of the page',
+      });
+    if (l.kind === 'caption' && l.tail !== null)
+      ctx.issues.push({
+        code: 'custom',
+        input: l.tail,
+        path: ['tail'],
+        message: 'captions have no tail; use null',
+      });
+  });
+
+/** Any subset of a page's content. Whole-page checks (layout room, slot count, panels) run after merging. */
+export const pageContentPatch = z.strictObject({
+  template: z.enum(PAGE_TEMPLATE_IDS as [PageTemplateId, ...PageTemplateId[]]).optional(),
+  size: z.enum(PAGE_SIZE_IDS as [PageSizeId, ...PageSizeId[]]).optional(),
+  dpi: z.number().int().min(PAGE_LIMITS.dpi.min).max(PAGE_LIMITS.dpi.max).optional(),
+  gutterMm: z.number().min(PAGE_LIMITS.gutterMm.min).max(PAGE_LIMITS.gutterMm.max).optional(),
+  marginMm: z.number().min(PAGE_LIMITS.marginMm.min).max(PAGE_LIMITS.marginMm.max).optional(),
+  slots: z.array(id.nullable()).max(32).optional(),
+  lettering: z
+    .array(lettering)
+    .max(LETTERING_LIMITS.perPage)
+    .check((ctx) => {
+      const seen = new Set<string>();
+      ctx.value.forEach((l, i) => {
+        if (seen.has(l.id))
+          ctx.issues.push({
+            code: 'custom',
+            input: l.id,
+            path: [i, 'id'],
+            message: `${l.id} is used twice on this page`,
+          });
+        seen.add(l.id);
+      });
+    })
+    .optional(),
+});
+
+export type PageContentPatchInput = z.output<typeof pageContentPatch>;
+
+export const pageCreate = z.strictObject({
+  storyId: id,
+  content: pageContentPatch.optional(),
+  afterPageId: id.optional(),
+});
+export const pageUpdate = pageContentPatch.extend({ id });
+export const pageList = z.strictObject({ storyId: id });
+export const pageReorder = z.strictObject({ storyId: id, pageIds: z.array(id).max(10000) });
+export const pageExport = z.union([
+  z.strictObject({ format: z.literal('png'), pageId: id }),
+  z.strictObject({ format: z.enum(['pdf', 'cbz']), storyId: id }),
+]);
+
+// ---------------------------------------------------------------------------------------------
+// Models
+
+export const modelImport = z.strictObject({
+  path: z.string().trim().min(1).max(4096),
+});

@@ -1,12 +1,26 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ApiErrorInfo, ApiMethod, ApiResponse, ModelInfo, Panel, StudioEvent } from '../api/contract.js';
+import { basename, join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type {
+  ApiErrorInfo,
+  ApiMethod,
+  ApiResponse,
+  ModelEntry,
+  ModelInfo,
+  Page,
+  PageExportResult,
+  Panel,
+  StudioEvent,
+} from '../api/contract.js';
 import { encodePng } from '../../native-models/image/png.js';
-import type { RenderOutput, RenderTask } from './render-engine.js';
+import { readPdf, readZip } from '../../test/helpers/archives.js';
+import { cleanupTempDirs, sharedRandomModel } from '../../test/helpers/random-model.js';
+import type { EngineOptions, RenderOutput, RenderTask } from './render-engine.js';
 import type { RenderCallOptions, RenderRunner } from './render-runner.js';
-import { sniffMediaType, StudioService } from './studio-service.js';
+import { safeFileName, sniffMediaType, StudioService } from './studio-service.js';
+import type { StudioHost } from './studio-service.js';
 
 const MODEL: ModelInfo = {
   name: 'fake',
@@ -351,4 +365,383 @@ describe('StudioService panels', () => {
     expect(runner.tasks[0].scene.request.segments).toEqual([]);
     expect((await ok<Panel>('panels.get', { id: panel.id })).renders).toHaveLength(1);
   });
+});
+
+describe('StudioService pages', () => {
+  /** A story with two panels, the first rendered. */
+  async function storyWithPanels() {
+    const story = await ok<{ id: string }>('stories.create', { title: 'The Lighthouse' });
+    const rendered = await ok<Panel>('panels.create', {
+      storyId: story.id,
+      request: { prompt: 'a pier', steps: 2 },
+    });
+    const bare = await ok<Panel>('panels.create', { storyId: story.id });
+    await ok('renders.renderPanel', { panelId: rendered.id });
+    await service.queue.whenIdle();
+    return { story, rendered, bare };
+  }
+
+  it('create with defaults, then like the last page; update slots, template, settings and lettering', async () => {
+    const { story, rendered } = await storyWithPanels();
+    const first = await ok<Page>('pages.create', { storyId: story.id });
+    expect(first).toMatchObject({
+      template: 'grid-2x2',
+      size: 'a4',
+      dpi: 300,
+      gutterMm: 4,
+      marginMm: 12,
+      slots: [null, null, null, null],
+      lettering: [],
+    });
+    const placed = await ok<Page>('pages.update', {
+      id: first.id,
+      template: 'grid-3x2',
+      size: 'comic',
+      gutterMm: 3,
+      slots: [rendered.id, null, null, null, null, rendered.id],
+      lettering: [
+        {
+          id: 'b',
+          kind: 'speech',
+          x: 0.1,
+          y: 0.1,
+          width: 0.3,
+          height: 0.1,
+          tail: { x: 0.2, y: 0.4 },
+          text: 'Hi',
+          fontSizePt: 11,
+        },
+      ],
+    });
+    expect(placed.slots).toEqual([rendered.id, null, null, null, null, rendered.id]);
+    // a new page copies the last page's layout, with empty slots
+    const second = await ok<Page>('pages.create', { storyId: story.id });
+    expect(second).toMatchObject({ template: 'grid-3x2', size: 'comic', gutterMm: 3, lettering: [] });
+    expect(second.slots).toEqual(new Array(6).fill(null));
+    // changing only the template keeps the panels of the slots that remain
+    const fewer = await ok<Page>('pages.update', { id: first.id, template: 'two-tiers' });
+    expect(fewer.slots).toEqual([rendered.id, null]);
+    expect(fewer.lettering).toHaveLength(1);
+    expect((await ok<Page[]>('pages.list', { storyId: story.id })).map((p) => p.id)).toEqual([
+      first.id,
+      second.id,
+    ]);
+    expect(events).toContainEqual({ type: 'data.changed', entity: 'page', id: first.id, change: 'updated' });
+  });
+
+  it('refuses bad pages with the field at fault', async () => {
+    const { story, rendered } = await storyWithPanels();
+    const other = await ok<{ id: string }>('stories.create', { title: 'Other' });
+    const stranger = await ok<Panel>('panels.create', { storyId: other.id });
+    const page = await ok<Page>('pages.create', { storyId: story.id });
+
+    const wrongCount = await error('pages.update', { id: page.id, slots: [rendered.id] });
+    expect(wrongCount.issues?.[0]).toEqual({
+      path: 'slots',
+      message: 'must list 4 entries (one per slot of the grid-2x2 template), got 1',
+    });
+    expect(
+      (await error('pages.update', { id: page.id, slots: [stranger.id, null, null, null] })).message,
+    ).toBe(`pages.update: slots[0]: panel ${stranger.id} is not a panel of this story`);
+    const noRoom = await error('pages.update', {
+      id: page.id,
+      template: 'grid-3x2',
+      size: 'comic',
+      marginMm: 60,
+      gutterMm: 30,
+    });
+    expect(noRoom.code).toBe('invalid_input');
+    expect(noRoom.message).toMatch(/leave panels of 9\.1 mm .* make the margin or gutter smaller/);
+    expect((await error('pages.update', { id: page.id, template: 'mosaic' })).issues?.[0].path).toBe(
+      'template',
+    );
+    expect((await error('pages.update', { id: page.id, dpi: 10 })).issues?.[0]).toMatchObject({
+      path: 'dpi',
+    });
+
+    const balloon = {
+      id: 'b',
+      kind: 'speech',
+      x: 0.8,
+      y: 0.1,
+      width: 0.3,
+      height: 0.1,
+      tail: null,
+      text: '',
+      fontSizePt: 11,
+    };
+    const edge = await error('pages.update', { id: page.id, lettering: [balloon] });
+    expect(edge.issues?.[0]).toEqual({
+      path: 'lettering[0].width',
+      message: 'reaches past the right edge of the page',
+    });
+    const tailed = await error('pages.update', {
+      id: page.id,
+      lettering: [{ ...balloon, x: 0.1, kind: 'caption', tail: { x: 0.5, y: 0.5 } }],
+    });
+    expect(tailed.issues?.[0]).toEqual({
+      path: 'lettering[0].tail',
+      message: 'captions have no tail; use null',
+    });
+    const twice = await error('pages.update', {
+      id: page.id,
+      lettering: [
+        { ...balloon, x: 0.1 },
+        { ...balloon, x: 0.2 },
+      ],
+    });
+    expect(twice.issues?.[0]).toEqual({ path: 'lettering[1].id', message: 'b is used twice on this page' });
+    // nothing was stored
+    expect(await ok<Page>('pages.get', { id: page.id })).toEqual(page);
+  });
+
+  it('delete with restore in place, and reorder', async () => {
+    const { story } = await storyWithPanels();
+    const [a, b, c] = [
+      await ok<Page>('pages.create', { storyId: story.id }),
+      await ok<Page>('pages.create', { storyId: story.id }),
+      await ok<Page>('pages.create', { storyId: story.id }),
+    ];
+    await ok('pages.delete', { id: b.id });
+    expect((await ok<Page[]>('pages.list', { storyId: story.id })).map((p) => p.id)).toEqual([a.id, c.id]);
+    expect((await error('pages.get', { id: b.id })).code).toBe('not_found');
+    await ok('pages.restore', { id: b.id });
+    const order = await ok<Page[]>('pages.reorder', { storyId: story.id, pageIds: [c.id, b.id, a.id] });
+    expect(order.map((p) => p.id)).toEqual([c.id, b.id, a.id]);
+    expect((await error('pages.reorder', { storyId: story.id, pageIds: [c.id] })).issues?.[0].path).toBe(
+      'pageIds',
+    );
+    const inserted = await ok<Page>('pages.create', { storyId: story.id, afterPageId: c.id });
+    expect((await ok<Page[]>('pages.list', { storyId: story.id })).map((p) => p.id)).toEqual([
+      c.id,
+      inserted.id,
+      b.id,
+      a.id,
+    ]);
+  });
+
+  it('exports PNG at page size x dpi, PDF and CBZ with one page per page, as downloads', async () => {
+    const { story, rendered } = await storyWithPanels();
+    const one = await ok<Page>('pages.create', {
+      storyId: story.id,
+      content: { template: 'grid-2x2', dpi: 100, slots: [rendered.id, null, null, null] },
+    });
+    await ok<Page>('pages.create', {
+      storyId: story.id,
+      content: { template: 'single', size: 'letter', dpi: 72, slots: [rendered.id] },
+    });
+    const png = await ok<PageExportResult>('pages.export', { format: 'png', pageId: one.id });
+    expect(png).toMatchObject({
+      status: 'ready',
+      format: 'png',
+      fileName: 'The Lighthouse - page 1.png',
+      pageCount: 1,
+    });
+    if (png.status !== 'ready') throw new Error('expected a download');
+    expect(png.file).toMatchObject({ mediaType: 'image/png', url: `/files/${png.file.hash}` });
+    const meta = await sharp(await service.store.read(png.file.hash)).metadata();
+    expect([meta.width, meta.height]).toEqual([827, 1169]);
+    // exports are transient: the next start removes them
+    expect(service.db.files.get(png.file.hash)?.transient).toBe(true);
+
+    const pdf = await ok<PageExportResult>('pages.export', { format: 'pdf', storyId: story.id });
+    if (pdf.status !== 'ready') throw new Error('expected a download');
+    expect(pdf).toMatchObject({
+      fileName: 'The Lighthouse.pdf',
+      pageCount: 2,
+      file: { mediaType: 'application/pdf' },
+    });
+    const read = readPdf(await service.store.read(pdf.file.hash));
+    expect(read.pageCount).toBe(2);
+    expect(read.pages[1].mediaBox).toEqual([0, 0, 612, 792]);
+
+    const cbz = await ok<PageExportResult>('pages.export', { format: 'cbz', storyId: story.id });
+    if (cbz.status !== 'ready') throw new Error('expected a download');
+    expect(readZip(await service.store.read(cbz.file.hash)).map((e) => e.name)).toEqual([
+      '001.png',
+      '002.png',
+      'ComicInfo.xml',
+    ]);
+  });
+
+  it('refuses to export an empty page, a panel without a render or a deleted panel, naming the slot', async () => {
+    const { story, rendered, bare } = await storyWithPanels();
+    expect((await error('pages.export', { format: 'pdf', storyId: story.id })).message).toBe(
+      'pages.export: "The Lighthouse" has no pages yet; add a page first',
+    );
+    const page = await ok<Page>('pages.create', { storyId: story.id, content: { dpi: 72 } });
+    expect((await error('pages.export', { format: 'png', pageId: page.id })).message).toBe(
+      'pages.export: page 1 is empty; drag panels into its slots or delete the page',
+    );
+    await ok('pages.update', { id: page.id, slots: [rendered.id, null, bare.id, null] });
+    expect((await error('pages.export', { format: 'cbz', storyId: story.id })).message).toBe(
+      'pages.export: page 1, slot 3: "Panel 2" has no render yet; render it or clear the slot',
+    );
+    await ok('pages.update', { id: page.id, slots: [rendered.id, null, null, null] });
+    await ok('panels.delete', { id: rendered.id });
+    expect((await error('pages.export', { format: 'png', pageId: page.id })).message).toBe(
+      'pages.export: page 1, slot 1 shows a panel that was deleted; clear the slot or undo the deletion',
+    );
+    // the page still lists the panel, so undoing the deletion puts it back on the page
+    expect((await ok<Page>('pages.get', { id: page.id })).slots[0]).toBe(rendered.id);
+    expect((await error('pages.export', { format: 'gif', storyId: story.id })).code).toBe('invalid_input');
+  });
+
+  it('writes the export atomically where the host dialog says (Electron), or not at all when cancelled', async () => {
+    await service.close();
+    let answer: string | null = join(dir, 'out', 'book.pdf');
+    const asked: string[] = [];
+    const host: StudioHost = {
+      chooseSavePath: async (input) => {
+        asked.push(input.defaultName);
+        return answer;
+      },
+      chooseFolder: async () => null,
+    };
+    service = await StudioService.open({
+      dataDir: dir,
+      mode: 'electron',
+      fileUrl: (h) => `/files/${h}`,
+      runner,
+      host,
+    });
+    await mkdir(join(dir, 'out'));
+    const { story, rendered } = await storyWithPanels();
+    await ok('pages.create', {
+      storyId: story.id,
+      content: { dpi: 72, slots: [rendered.id, null, null, null] },
+    });
+    const saved = await ok<PageExportResult>('pages.export', { format: 'pdf', storyId: story.id });
+    expect(asked).toEqual(['The Lighthouse.pdf']);
+    expect(saved).toMatchObject({ status: 'saved', savedTo: join(dir, 'out', 'book.pdf'), pageCount: 1 });
+    expect(readPdf(new Uint8Array(await readFile(join(dir, 'out', 'book.pdf')))).pageCount).toBe(1);
+    answer = null;
+    expect(await ok('pages.export', { format: 'cbz', storyId: story.id })).toEqual({
+      status: 'cancelled',
+      format: 'cbz',
+    });
+  });
+
+  it('names export files safely', () => {
+    expect(safeFileName('A/B: "C"?')).toBe('A B C');
+    expect(safeFileName('..')).toBe('comic');
+    expect(safeFileName('  The Lighthouse  ')).toBe('The Lighthouse');
+  });
+});
+
+describe('StudioService models', () => {
+  /** A renderer per model folder that reports the folder's name; records what it was asked to load. */
+  class NamedRunner extends FakeRunner {
+    constructor(readonly engine: EngineOptions) {
+      super();
+    }
+    override async info(): Promise<ModelInfo> {
+      if (this.engine.modelDir?.includes('broken')) throw new Error('unet/model.onnx is missing');
+      return { ...MODEL, name: basename(this.engine.modelDir ?? this.engine.randomModelDir) };
+    }
+  }
+  let made: NamedRunner[];
+  let closed: NamedRunner[];
+  afterAll(cleanupTempDirs);
+
+  async function openWithModels(): Promise<void> {
+    await service.close();
+    made = [];
+    closed = [];
+    service = await StudioService.open({
+      dataDir: dir,
+      mode: 'browser',
+      fileUrl: (h) => `/files/${h}`,
+      env: {},
+      createRunner: (engine) => {
+        const r = new NamedRunner(engine);
+        r.close = async () => void closed.push(r);
+        made.push(r);
+        return r;
+      },
+    });
+  }
+
+  it('imports a valid folder, refuses a bad one with the file at fault, and switches the active model', async () => {
+    await openWithModels();
+    const good = await sharedRandomModel();
+    const [builtIn] = await ok<ModelEntry[]>('models.list');
+    expect(builtIn).toMatchObject({ id: 'default', kind: 'default', active: true });
+
+    const empty = join(dir, 'not-a-model');
+    await mkdir(empty);
+    await writeFile(join(empty, 'readme.txt'), 'hello');
+    const bad = await error('models.import', { path: empty });
+    expect(bad.code).toBe('invalid_input');
+    expect(bad.message).toBe(
+      'The folder is not a model MSP Studio can use: scheduler/scheduler_config.json: is missing',
+    );
+    expect((await error('models.import', { path: 'relative/folder' })).issues?.[0].message).toMatch(
+      /full path/,
+    );
+
+    const entry = await ok<ModelEntry>('models.import', { path: good });
+    expect(entry).toMatchObject({
+      kind: 'folder',
+      source: 'folder',
+      name: basename(good),
+      path: good,
+      active: false,
+      details: { hasControlNet: true, hasVaeEncoder: true, sizes: { vaeScaleFactor: 8 } },
+    });
+    expect((await error('models.import', { path: good })).code).toBe('conflict');
+
+    const info = await ok<ModelInfo>('models.setActive', { id: entry.id });
+    expect(info).toMatchObject({ name: basename(good), entryId: entry.id });
+    expect(made.at(-1)?.engine).toMatchObject({ modelDir: good, modelSource: 'folder' });
+    expect(closed).toEqual([made[0]]);
+    expect((await ok<ModelInfo>('models.getInfo')).entryId).toBe(entry.id);
+    expect((await ok<ModelEntry[]>('models.list')).map((e) => [e.id, e.active])).toEqual([
+      ['default', false],
+      [entry.id, true],
+    ]);
+
+    // the choice survives a restart
+    await openWithModels();
+    expect(made[0].engine.modelDir).toBe(good);
+    // removing the active folder goes back to the default, and leaves the files alone
+    await ok('models.remove', { id: entry.id });
+    expect((await ok<ModelEntry[]>('models.list')).map((e) => [e.id, e.active])).toEqual([['default', true]]);
+    expect((await readFile(join(good, 'model_index.json'), 'utf8')).length).toBeGreaterThan(0);
+    expect((await error('models.remove', { id: 'default' })).message).toMatch(
+      /default model cannot be removed/,
+    );
+  }, 60_000);
+
+  it('keeps the old model when the new one does not load, and refuses to switch during a render', async () => {
+    await openWithModels();
+    const good = await sharedRandomModel();
+    // a folder that validates, but whose model fails to load in the renderer
+    const broken = join(dir, 'broken');
+    await cp(good, broken, { recursive: true });
+    const entry = await ok<ModelEntry>('models.import', { path: broken });
+    const failed = await error('models.setActive', { id: entry.id });
+    expect(failed.message).toBe('broken cannot be used: unet/model.onnx is missing');
+    expect((await ok<ModelInfo>('models.getInfo')).entryId).toBe('default');
+
+    const story = await ok<{ id: string }>('stories.create', { title: 'S' });
+    const panel = await ok<Panel>('panels.create', { storyId: story.id, request: { prompt: 'x', steps: 1 } });
+    service.db.jobs.insert({
+      id: 'running-job',
+      kind: 'render',
+      state: 'running',
+      panelId: panel.id,
+      input: {},
+      progress: { step: 0, totalSteps: 1, stage: 'global' },
+      error: null,
+      result: null,
+      preview: null,
+      createdAt: new Date().toISOString(),
+      startedAt: new Date().toISOString(),
+      finishedAt: null,
+    });
+    const copy = await ok<ModelEntry>('models.import', { path: good });
+    expect((await error('models.setActive', { id: copy.id })).code).toBe('conflict');
+    expect((await error('models.pickFolder')).message).toMatch(/needs the desktop app; type the folder path/);
+  }, 60_000);
 });

@@ -14,8 +14,11 @@
  */
 import { RARE_IDENTIFIERS } from '../../native-models/tokenizer/rare-tokens.js';
 import { randomInt } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { DEFAULT_PAGE_SETTINGS, LayoutError, pageLayout, slotCount } from '../../common/pages/layout.js';
+import type { PageTemplateId } from '../../common/pages/layout.js';
 import type {
   AddReferenceImagesResult,
   ApiMethod,
@@ -26,7 +29,12 @@ import type {
   FileRef,
   GenerationRequestJson,
   Job,
+  ModelDetails,
+  ModelEntry,
   ModelInfo,
+  Page,
+  PageExportFormat,
+  PageExportResult,
   Panel,
   PanelRequest,
   Render,
@@ -40,13 +48,18 @@ import type {
 import { isApiMethod } from '../api/channels.js';
 import { decodeImage } from '../../native-models/image/image.js';
 import { encodePng } from '../../native-models/image/png.js';
+import { writeFileAtomic } from '../../native-models/io/atomic-write.js';
 import { defaultModelDir } from '../../native-models/models/default-model.js';
+import { loadModelFolder, ModelFolderError } from '../../native-models/models/model-folder.js';
 import { parseGenerationRequest } from '../../native-models/msp/request.js';
 import { toOpenPoseJson } from '../../native-models/pose/openpose.js';
 import { openDatabase } from './database.js';
 import type {
   CastRow,
   JobRow,
+  ModelFolderRow,
+  PageContent,
+  PageRow,
   PanelRow,
   RenderRow,
   StoredPanelRequest,
@@ -65,6 +78,9 @@ import {
   resolvePanelRequest,
 } from './panel-request.js';
 import type { ResolveContext } from './panel-request.js';
+import { ExportError, exportCbz, exportPdf, exportPng } from './page-export.js';
+import type { ComposablePage } from './page-export.js';
+import type { EngineOptions } from './render-engine.js';
 import { WorkerRenderRunner } from './render-runner.js';
 import type { RenderRunner } from './render-runner.js';
 import * as S from './schemas.js';
@@ -76,11 +92,41 @@ export interface StudioServiceOptions {
   mode: AppInfo['mode'];
   /** The URL a page loads a stored file from. */
   fileUrl: (hash: string) => string;
-  /** Default: a worker running the default model (or the random test model). */
+  /** The renderer to start with (tests). Default: {@link createRunner} for the active model. */
   runner?: RenderRunner;
+  /** Makes the renderer for a model (default: a worker, render-runner.ts). */
+  createRunner?: (engine: EngineOptions) => RenderRunner;
+  /** What the host application offers beyond the API (Electron's dialogs); absent in browser mode. */
+  host?: StudioHost;
   version?: string;
   env?: NodeJS.ProcessEnv;
 }
+
+/**
+ * Services of the host application, reached by callback so the service stays plain Node: the
+ * Electron main process implements them with its dialogs. Paths only ever come from here (or from a
+ * model folder the user typed), never from the page.
+ */
+export interface StudioHost {
+  /** Asks where to save a file; an absolute path, or null when the user cancels. */
+  chooseSavePath(input: {
+    title: string;
+    defaultName: string;
+    filters: { name: string; extensions: string[] }[];
+  }): Promise<string | null>;
+  /** Asks for a folder; an absolute path, or null when the user cancels. */
+  chooseFolder(input: { title: string }): Promise<string | null>;
+}
+
+/** The model entry id of the built-in choice (embedded model, MSP_MODEL_DIR or the random test model). */
+export const DEFAULT_MODEL_ID = 'default';
+const ACTIVE_MODEL_KEY = 'active_model';
+
+const EXPORT_TYPES: Record<PageExportFormat, { mediaType: string; extension: string; label: string }> = {
+  png: { mediaType: 'image/png', extension: 'png', label: 'PNG image' },
+  pdf: { mediaType: 'application/pdf', extension: 'pdf', label: 'PDF document' },
+  cbz: { mediaType: 'application/vnd.comicbook+zip', extension: 'cbz', label: 'Comic book archive' },
+};
 
 /** What a render job stores as its input (so it can run after a restart too). */
 interface RenderJobInput {
@@ -117,13 +163,19 @@ export class StudioService {
   private readonly listeners = new Set<StudioEventListener>();
   private modelInfo: ModelInfo | undefined;
   private blankMaps = new Map<string, string>();
+  /** Validation results of model folders by path (reading ONNX headers is not free). */
+  private readonly modelDetails = new Map<string, Promise<ModelDetails | null>>();
+  /** Model switches run one at a time. */
+  private modelChain: Promise<unknown> = Promise.resolve();
   readonly api: StudioApi;
 
   private constructor(
     readonly db: StudioDatabase,
     readonly store: FileStore,
     readonly queue: JobQueue,
-    private readonly runner: RenderRunner,
+    private runner: RenderRunner,
+    /** The {@link ModelEntry} id renders use. */
+    private activeModel: string,
     private readonly options: StudioServiceOptions,
   ) {
     this.api = this.buildApi();
@@ -146,17 +198,18 @@ export class StudioService {
       await store.remove(hash);
       db.files.delete(hash);
     }
-    const env = options.env ?? process.env;
-    const modelDir = defaultModelDir(env);
+    // The active model: an imported folder that is still there, else the default.
+    const chosen = db.settings.get(ACTIVE_MODEL_KEY);
+    const folder = chosen !== undefined ? db.modelFolders.get(chosen) : undefined;
+    const activeModel = folder && existsSync(folder.path) ? folder.id : DEFAULT_MODEL_ID;
     const runner =
       options.runner ??
-      new WorkerRenderRunner({
-        ...(modelDir !== undefined ? { modelDir, modelSource: env.MSP_MODEL_DIR ? 'env' : 'embedded' } : {}),
-        randomModelDir: join(dataDir, 'models', 'tiny-random'),
-      });
+      (options.createRunner ?? defaultCreateRunner)(
+        engineOptions(options, folder && activeModel === folder.id ? folder : undefined),
+      );
     // The queue calls the service, which is built next (jobs run only after recover() below).
     const queue: JobQueue = new JobQueue(db.jobs, (job, context) => service.runRenderJob(job, context));
-    const service = new StudioService(db, store, queue, runner, options);
+    const service = new StudioService(db, store, queue, runner, activeModel, options);
     queue.on((event) => service.onQueueEvent(event));
     runner.info().then(
       (info) => (service.modelInfo = info),
@@ -583,13 +636,408 @@ export class StudioService {
           return this.toJob(this.queue.cancel(id));
         },
       },
+      pages: {
+        list: async (payload) => {
+          const { storyId } = parsePayload(S.pageList, payload, m('pages.list'));
+          this.liveStory(storyId, 'storyId');
+          return db.pages.list(storyId).map(toPage);
+        },
+        get: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('pages.get'));
+          return toPage(this.livePage(id));
+        },
+        create: async (payload) => {
+          const input = parsePayload(S.pageCreate, payload, m('pages.create'));
+          this.liveStory(input.storyId, 'storyId');
+          const ids = db.pages.ids(input.storyId);
+          let index = ids.length;
+          if (input.afterPageId !== undefined) {
+            index = ids.indexOf(input.afterPageId) + 1;
+            if (index === 0) {
+              throw ServiceError.invalid(
+                [{ path: 'afterPageId', message: 'is not a page of this story' }],
+                'pages.create',
+              );
+            }
+          }
+          // a new page looks like the last one (template, size, gutters), with empty slots
+          const last = ids.length > 0 ? db.pages.get(ids[ids.length - 1]) : undefined;
+          const base: PageContent = {
+            template: last?.template ?? 'grid-2x2',
+            settings: last?.settings ?? { ...DEFAULT_PAGE_SETTINGS },
+            slots: new Array<null>(slotCount(last?.template ?? 'grid-2x2')).fill(null),
+            lettering: [],
+          };
+          const content = this.checkedPage(input.storyId, base, input.content, 'pages.create');
+          const row = db.pages.create({ storyId: input.storyId, content, index });
+          this.changed('page', row.id, 'created');
+          return toPage(row);
+        },
+        update: async (payload) => {
+          const { id, ...patch } = parsePayload(S.pageUpdate, payload, m('pages.update'));
+          const page = this.livePage(id);
+          const content = this.checkedPage(page.storyId, page, patch, 'pages.update');
+          const row = db.pages.update(id, content) as PageRow;
+          this.changed('page', id, 'updated');
+          return toPage(row);
+        },
+        delete: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('pages.delete'));
+          if (!db.pages.softDelete(id)) throw ServiceError.notFound(`page ${id}`);
+          this.changed('page', id, 'deleted');
+        },
+        restore: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('pages.restore'));
+          const page = db.pages.get(id);
+          if (!page) throw ServiceError.notFound(`page ${id}`);
+          this.liveStory(page.storyId, 'storyId');
+          if (db.pages.restore(id)) this.changed('page', id, 'created');
+          return toPage(db.pages.get(id) as PageRow);
+        },
+        reorder: async (payload) => {
+          const input = parsePayload(S.pageReorder, payload, m('pages.reorder'));
+          this.liveStory(input.storyId, 'storyId');
+          try {
+            db.pages.reorder(input.storyId, input.pageIds);
+          } catch (err) {
+            throw ServiceError.invalid(
+              [{ path: 'pageIds', message: (err as Error).message }],
+              'pages.reorder',
+            );
+          }
+          for (const id of input.pageIds) this.changed('page', id, 'updated');
+          return db.pages.list(input.storyId).map(toPage);
+        },
+        export: async (payload) => {
+          const input = parsePayload(S.pageExport, payload, m('pages.export'));
+          return this.exportPages(input);
+        },
+      },
       models: {
         getInfo: async (payload?: unknown) => {
           parsePayload(S.none, payload, m('models.getInfo'));
           return this.model();
         },
+        list: async (payload?: unknown) => {
+          parsePayload(S.none, payload, m('models.list'));
+          return this.modelEntries();
+        },
+        import: async (payload) => {
+          const input = parsePayload(S.modelImport, payload, m('models.import'));
+          return this.importModel(input.path);
+        },
+        remove: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('models.remove'));
+          if (id === DEFAULT_MODEL_ID) {
+            throw ServiceError.invalid(
+              [{ path: 'id', message: 'the default model cannot be removed' }],
+              'models.remove',
+            );
+          }
+          if (!db.modelFolders.get(id)) throw ServiceError.notFound(`model ${id}`);
+          if (this.activeModel === id) await this.setActiveModel(DEFAULT_MODEL_ID);
+          db.modelFolders.delete(id);
+          this.changed('model', id, 'deleted');
+        },
+        setActive: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('models.setActive'));
+          return this.setActiveModel(id);
+        },
+        pickFolder: async (payload?: unknown) => {
+          parsePayload(S.none, payload, m('models.pickFolder'));
+          const host = this.options.host;
+          if (!host) {
+            throw new ServiceError(
+              'invalid_input',
+              'choosing a folder needs the desktop app; type the folder path instead',
+            );
+          }
+          return { path: await host.chooseFolder({ title: 'Import a model folder' }) };
+        },
       },
     };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Pages
+
+  /**
+   * A page's content with a patch merged over it, checked as a whole: the layout leaves room for
+   * panels, one slot entry per template slot, and slots name panels of the page's story (deleted ones
+   * are kept, so that undoing the panel's deletion brings it back on the page).
+   */
+  private checkedPage(
+    storyId: string,
+    base: PageContent,
+    patch: S.PageContentPatchInput | undefined,
+    method: string,
+  ): PageContent {
+    const template: PageTemplateId = patch?.template ?? base.template;
+    const settings = {
+      size: patch?.size ?? base.settings.size,
+      dpi: patch?.dpi ?? base.settings.dpi,
+      gutterMm: patch?.gutterMm ?? base.settings.gutterMm,
+      marginMm: patch?.marginMm ?? base.settings.marginMm,
+    };
+    const count = slotCount(template);
+    const issues: { path: string; message: string }[] = [];
+    let slots: (string | null)[];
+    if (patch?.slots) {
+      slots = [...patch.slots];
+      if (slots.length !== count) {
+        issues.push({
+          path: 'slots',
+          message: `must list ${count} entries (one per slot of the ${template} template), got ${slots.length}`,
+        });
+      }
+    } else {
+      // a new template keeps the panels of the slots it still has
+      slots = Array.from({ length: count }, (_, i) => base.slots[i] ?? null);
+    }
+    slots.forEach((panelId, i) => {
+      if (panelId === null) return;
+      const panel = this.db.panels.get(panelId);
+      if (!panel || panel.storyId !== storyId) {
+        issues.push({ path: `slots[${i}]`, message: `panel ${panelId} is not a panel of this story` });
+      }
+    });
+    try {
+      pageLayout(template, settings);
+    } catch (err) {
+      if (!(err instanceof LayoutError)) throw err;
+      issues.push({ path: patch?.gutterMm !== undefined ? 'gutterMm' : 'marginMm', message: err.message });
+    }
+    if (issues.length > 0) throw ServiceError.invalid(issues, method);
+    return { template, settings, slots, lettering: patch?.lettering ?? base.lettering };
+  }
+
+  /**
+   * Exports pages: 1. gathers each slot's latest render (refusing empty pages and panels without a
+   * render, naming them), 2. asks the host where to save (Electron), 3. composes and encodes,
+   * 4. stores the file (a download in browser mode) and writes it where the user chose.
+   */
+  private async exportPages(
+    input: { format: 'png'; pageId: string } | { format: 'pdf' | 'cbz'; storyId: string },
+  ): Promise<PageExportResult> {
+    const method = 'pages.export';
+    // 1. The pages and their images.
+    let story: StoryRow;
+    let pages: { row: PageRow; number: number }[];
+    if (input.format === 'png') {
+      const row = this.livePage(input.pageId, 'pageId');
+      story = this.liveStory(row.storyId, 'storyId');
+      pages = [{ row, number: this.db.pages.ids(row.storyId).indexOf(row.id) + 1 }];
+    } else {
+      story = this.liveStory(input.storyId, 'storyId');
+      pages = this.db.pages.list(story.id).map((row, i) => ({ row, number: i + 1 }));
+      if (pages.length === 0) {
+        throw new ServiceError(
+          'invalid_input',
+          `${method}: "${story.title}" has no pages yet; add a page first`,
+        );
+      }
+    }
+    const composable: ComposablePage[] = [];
+    for (const { row, number } of pages) composable.push(await this.composable(row, number, method));
+
+    // 2. Where to (Electron asks; browser mode downloads).
+    const type = EXPORT_TYPES[input.format];
+    const stem = safeFileName(
+      input.format === 'png' ? `${story.title} - page ${pages[0].number}` : story.title,
+    );
+    const fileName = `${stem}.${type.extension}`;
+    let savePath: string | null = null;
+    if (this.options.host) {
+      savePath = await this.options.host.chooseSavePath({
+        title: `Export ${type.label}`,
+        defaultName: fileName,
+        filters: [{ name: type.label, extensions: [type.extension] }],
+      });
+      if (savePath === null) return { status: 'cancelled', format: input.format };
+    }
+
+    // 3. Compose and encode.
+    let bytes: Uint8Array;
+    try {
+      bytes =
+        input.format === 'png'
+          ? await exportPng(composable[0])
+          : input.format === 'pdf'
+            ? await exportPdf(composable, story.title)
+            : await exportCbz(composable, story.title);
+    } catch (err) {
+      if (err instanceof ExportError) throw new ServiceError('invalid_input', `${method}: ${err.message}`);
+      throw err;
+    }
+
+    // 4. Store (served at /files/<hash> for the download; removed at the next start), write the copy.
+    const stored = await this.storeBytes(bytes, type.mediaType, true);
+    const file = this.fileRef(stored);
+    const result = { format: input.format, fileName, pageCount: composable.length, file };
+    if (savePath === null) return { status: 'ready', ...result };
+    const target = resolve(savePath);
+    if (!existsSync(dirname(target)))
+      throw new ServiceError('invalid_input', `${method}: the folder ${dirname(target)} does not exist`);
+    await writeFileAtomic(target, bytes);
+    return { status: 'saved', ...result, savedTo: target };
+  }
+
+  /** One page ready to compose, or an error naming what stops it (page and slot numbers are 1-based). */
+  private async composable(row: PageRow, number: number, method: string): Promise<ComposablePage> {
+    const label = `page ${number}`;
+    const refuse = (message: string) => new ServiceError('invalid_input', `${method}: ${message}`);
+    if (row.slots.every((s) => s === null) && row.lettering.length === 0) {
+      throw refuse(`${label} is empty; drag panels into its slots or delete the page`);
+    }
+    const slots: (Uint8Array | null)[] = [];
+    for (const [i, panelId] of row.slots.entries()) {
+      if (panelId === null) {
+        slots.push(null);
+        continue;
+      }
+      const where = `${label}, slot ${i + 1}`;
+      const panel = this.db.panels.get(panelId);
+      if (!panel || panel.deletedAt !== null) {
+        throw refuse(`${where} shows a panel that was deleted; clear the slot or undo the deletion`);
+      }
+      const render = this.db.renders.list(panelId)[0];
+      if (!render) throw refuse(`${where}: "${panel.title}" has no render yet; render it or clear the slot`);
+      if (!this.store.has(render.imageHash)) {
+        throw refuse(`${where}: the render of "${panel.title}" is missing from the library; render it again`);
+      }
+      slots.push(await this.store.read(render.imageHash));
+    }
+    return { label, template: row.template, settings: row.settings, slots, lettering: row.lettering };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Models
+
+  /** The default model's folder and where it comes from. */
+  private defaultModel(): { dir: string; source: ModelInfo['source'] } {
+    const env = this.options.env ?? process.env;
+    const dir = defaultModelDir(env);
+    if (dir !== undefined) return { dir, source: env.MSP_MODEL_DIR ? 'env' : 'embedded' };
+    return { dir: randomModelDir(this.options.dataDir), source: 'random' };
+  }
+
+  private async modelEntries(): Promise<ModelEntry[]> {
+    const fallback = this.defaultModel();
+    const defaultEntry: ModelEntry = {
+      id: DEFAULT_MODEL_ID,
+      name: basename(fallback.dir),
+      kind: 'default',
+      source: fallback.source,
+      path: existsSync(fallback.dir) ? fallback.dir : null,
+      active: this.activeModel === DEFAULT_MODEL_ID,
+      details: existsSync(fallback.dir) ? await this.folderDetails(fallback.dir) : null,
+    };
+    const folders = this.db.modelFolders.list().map((f): ModelEntry => ({
+      id: f.id,
+      name: f.name,
+      kind: 'folder',
+      source: 'folder',
+      path: f.path,
+      active: this.activeModel === f.id,
+      details: f.info,
+      ...(existsSync(f.path)
+        ? {}
+        : { problem: 'The folder is missing (moved or deleted?); import it again from where it is now.' }),
+      importedAt: f.createdAt,
+    }));
+    return [defaultEntry, ...folders];
+  }
+
+  /** What validating a model folder finds (cached by path; null when it cannot be read). */
+  private folderDetails(dir: string): Promise<ModelDetails | null> {
+    let known = this.modelDetails.get(dir);
+    if (!known) {
+      known = validateModelFolder(dir).then(
+        (d) => d,
+        () => null,
+      );
+      this.modelDetails.set(dir, known);
+    }
+    return known;
+  }
+
+  private async importModel(path: string): Promise<ModelEntry> {
+    const method = 'models.import';
+    if (!isAbsolute(path)) {
+      throw ServiceError.invalid(
+        [{ path: 'path', message: 'give the full path of the model folder, e.g. /home/me/models/tiny-sd' }],
+        method,
+      );
+    }
+    const dir = resolve(path);
+    const known = this.db.modelFolders.byPath(dir);
+    if (known) {
+      throw new ServiceError('conflict', `${dir} is already in the list as "${known.name}"`, [
+        { path: 'path', message: 'is already imported' },
+      ]);
+    }
+    let details: ModelDetails;
+    try {
+      details = await validateModelFolder(dir);
+    } catch (err) {
+      const problem = err instanceof ModelFolderError ? err.message : (err as Error).message;
+      throw new ServiceError('invalid_input', `The folder is not a model MSP Studio can use: ${problem}`, [
+        { path: 'path', message: problem },
+      ]);
+    }
+    this.modelDetails.set(dir, Promise.resolve(details));
+    const row = this.db.modelFolders.create({ path: dir, name: basename(dir), info: details });
+    this.changed('model', row.id, 'created');
+    return (await this.modelEntries()).find((e) => e.id === row.id) as ModelEntry;
+  }
+
+  /**
+   * Makes renders use another model: loads it in a new renderer first (the old one keeps working if
+   * that fails), then swaps. Refused while a render is queued or running.
+   */
+  private setActiveModel(id: string): Promise<ModelInfo> {
+    const run = this.modelChain.then(async () => {
+      if (id === this.activeModel) return this.model();
+      let folder: ModelFolderRow | undefined;
+      if (id !== DEFAULT_MODEL_ID) {
+        folder = this.db.modelFolders.get(id);
+        if (!folder) throw new ServiceError('not_found', `id: model ${id} does not exist`);
+        if (!existsSync(folder.path)) {
+          throw new ServiceError(
+            'invalid_input',
+            `the folder ${folder.path} is missing; import it again from where it is now`,
+          );
+        }
+      }
+      if (this.db.jobs.inState('running').length > 0 || this.db.jobs.inState('queued').length > 0) {
+        throw new ServiceError(
+          'conflict',
+          'a render is in progress; wait for it to finish or cancel it, then switch models',
+        );
+      }
+      const runner = (this.options.createRunner ?? defaultCreateRunner)(engineOptions(this.options, folder));
+      let info: ModelInfo;
+      try {
+        info = await runner.info();
+      } catch (err) {
+        await runner.close().catch(() => undefined);
+        throw new ServiceError(
+          'invalid_input',
+          `${folder?.name ?? 'the default model'} cannot be used: ${(err as Error).message}`,
+        );
+      }
+      const old = this.runner;
+      this.runner = runner;
+      this.activeModel = id;
+      this.modelInfo = info;
+      if (id === DEFAULT_MODEL_ID) this.db.settings.delete(ACTIVE_MODEL_KEY);
+      else this.db.settings.set(ACTIVE_MODEL_KEY, id);
+      await old.close().catch(() => undefined);
+      this.changed('model', id, 'updated');
+      return { ...info, entryId: id };
+    });
+    this.modelChain = run.catch(() => undefined);
+    return run;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -597,7 +1045,7 @@ export class StudioService {
 
   private async model(): Promise<ModelInfo> {
     try {
-      this.modelInfo = await this.runner.info();
+      this.modelInfo = { ...(await this.runner.info()), entryId: this.activeModel };
       return this.modelInfo;
     } catch (err) {
       throw new ServiceError('internal', (err as Error).message);
@@ -907,6 +1355,15 @@ export class StudioService {
     return row;
   }
 
+  private livePage(id: string, path = 'id'): PageRow {
+    const row = this.db.pages.get(id);
+    const story = row && this.db.stories.get(row.storyId);
+    if (!row || row.deletedAt !== null || !story || story.deletedAt !== null) {
+      throw new ServiceError('not_found', `${path}: page ${id} does not exist`);
+    }
+    return row;
+  }
+
   private checkSubjectIds(ids: readonly string[], method: string): string[] {
     const issues = ids.flatMap((id, i) => {
       const s = this.db.subjects.get(id);
@@ -1074,4 +1531,75 @@ export class StudioService {
 
 function toCast(r: CastRow): Cast {
   return { id: r.id, name: r.name, subjectIds: r.subjectIds, createdAt: r.createdAt, updatedAt: r.updatedAt };
+}
+
+function toPage(r: PageRow): Page {
+  return {
+    id: r.id,
+    storyId: r.storyId,
+    template: r.template,
+    size: r.settings.size,
+    dpi: r.settings.dpi,
+    gutterMm: r.settings.gutterMm,
+    marginMm: r.settings.marginMm,
+    slots: [...r.slots],
+    lettering: r.lettering.map((l) => ({ ...l, tail: l.tail && { ...l.tail } })),
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+  };
+}
+
+function defaultCreateRunner(engine: EngineOptions): RenderRunner {
+  return new WorkerRenderRunner(engine);
+}
+
+function randomModelDir(dataDir: string): string {
+  return join(dataDir, 'models', 'tiny-random');
+}
+
+/** How the engine loads a model: an imported folder, or the default (embedded, MSP_MODEL_DIR or random). */
+function engineOptions(options: StudioServiceOptions, folder: ModelFolderRow | undefined): EngineOptions {
+  const randomDir = randomModelDir(options.dataDir);
+  if (folder) return { modelDir: folder.path, modelSource: 'folder', randomModelDir: randomDir };
+  const env = options.env ?? process.env;
+  const modelDir = defaultModelDir(env);
+  return {
+    ...(modelDir !== undefined ? { modelDir, modelSource: env.MSP_MODEL_DIR ? 'env' : 'embedded' } : {}),
+    randomModelDir: randomDir,
+  };
+}
+
+/**
+ * Validates a model folder by the model contract and summarizes it.
+ *
+ * @throws ModelFolderError naming the file at fault.
+ */
+async function validateModelFolder(dir: string): Promise<ModelDetails> {
+  const folder = await loadModelFolder(dir);
+  const s = folder.sizes;
+  return {
+    sizes: {
+      defaultImageSize: s.defaultImageSize ?? null,
+      vaeScaleFactor: s.vaeScaleFactor,
+      latentChannels: s.latentChannels,
+      sequenceLength: s.sequenceLength,
+      hiddenSize: s.hiddenSize,
+    },
+    hasControlNet: folder.components.controlnet !== undefined,
+    hasVaeEncoder: folder.components.vae_encoder !== undefined,
+    hasSegmentation: existsSync(join(folder.dir, 'segmentation', 'model.onnx')),
+  };
+}
+
+/** A file name from a title: no path separators or characters file systems refuse, at most 100 characters. */
+export function safeFileName(title: string): string {
+  const cleaned = title
+    // eslint-disable-next-line no-control-regex -- control characters are what is being removed
+    .replace(/[\u0000-\u001f<>:"/\\|?*]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/^\.+/, '')
+    .slice(0, 100)
+    .trim();
+  return cleaned === '' ? 'comic' : cleaned;
 }

@@ -174,13 +174,17 @@ function TopBar() {
           </button>
         ))}
       </nav>
-      <div
+      <button
         className="model-badge"
-        title={
+        title={`${
           model
             ? `${model.note}${model.providerFallbackReason ? ` (${model.providerFallbackReason})` : ''}`
             : (state.modelError ?? 'Loading the model…')
-        }
+        } Click to choose a model.`}
+        onClick={() => {
+          studio.go('library');
+          requestAnimationFrame(() => document.getElementById('models')?.scrollIntoView({ block: 'start' }));
+        }}
       >
         <span className={`dot${model?.source === 'random' ? ' random' : ''}`} />
         <span>
@@ -190,7 +194,7 @@ function TopBar() {
               ? 'Model unavailable'
               : 'Loading model…'}
         </span>
-      </div>
+      </button>
     </header>
   );
 }

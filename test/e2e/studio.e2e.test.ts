@@ -367,9 +367,10 @@ describe.skipIf(!hasChromium)(
       await expect.poll(panelIds).toEqual(start);
     }, 60_000);
 
-    it('says plainly what Pages will be, and the page had no errors', async () => {
+    it('opens Pages on a story without pages with a hint of what goes there, and the page had no errors', async () => {
       await studio.go('Pages');
-      await page.getByRole('heading', { name: 'Pages are not built yet' }).waitFor();
+      await page.getByRole('heading', { name: 'No pages yet' }).waitFor();
+      await page.getByRole('main', { name: 'Page' }).getByRole('button', { name: '+ Add page' }).waitFor();
       await studio.screenshot('07-pages');
       expect(studio.errors).toEqual([]);
     });

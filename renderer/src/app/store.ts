@@ -11,7 +11,11 @@ import type {
   FileRef,
   Id,
   Job,
+  LetteringKind,
+  ModelEntry,
   ModelInfo,
+  PageExportFormat,
+  PageTemplateId,
   Panel,
   Render,
   Story,
@@ -19,12 +23,15 @@ import type {
   StudioEvent,
   Subject,
 } from '../../../electron/api/contract';
+import { LayoutError, pageLayout } from '../../../common/pages/layout';
+import type { PageSettings } from '../../../common/pages/layout';
 import { errorIssues, errorMessage } from '../api/client';
+import { downloadUrl } from '../api/download';
 import { fileUpload, loadRaster, rasterUpload } from '../canvas/images';
 import { nextRegionColor } from '../editor/color';
 import { addRegion, regionOfSubject, setScaffolding, updateSettings } from '../editor/document';
 import type { PanelDocument } from '../editor/document';
-import { canRedo, canUndo, commit, createHistory, redo, undo } from '../editor/history';
+import { canRedo, canUndo, commit, createHistory, redo, replacePresent, undo } from '../editor/history';
 import type { History } from '../editor/history';
 import { documentFromRequest, requestPatch, reuseSettings, saveDelta } from '../editor/request';
 import { stepBrushSize } from '../editor/shortcuts';
@@ -33,6 +40,19 @@ import type { StoryboardState } from '../editor/storyboard';
 import type { ToolId } from '../editor/tools';
 import { validatePanel } from '../editor/validate';
 import type { EditorIssue } from '../editor/validate';
+import {
+  addLettering,
+  bookFromPages,
+  insertPage,
+  movePage,
+  pageDoc,
+  reconcileBook,
+  removeLettering,
+  removePage,
+  setPageSettings,
+  setTemplate,
+} from '../pages/book';
+import type { BookState, PageSettingsPatch } from '../pages/book';
 
 export type Place = 'storyboard' | 'panel' | 'library' | 'pages';
 
@@ -99,10 +119,35 @@ export interface StudioState {
   readonly libraryMessages: Readonly<Record<string, { kind: 'error' | 'info'; text: string }>>;
   /** The last undoable library deletion ("Deleted Pip — Undo"). */
   readonly deletedSubject: Subject | null;
+  /** The open story's pages, with undo. */
+  readonly book: History<BookState>;
+  readonly bookError: string | null;
+  /** The page shown in the Pages place. */
+  readonly pageId: Id | null;
+  /** The selected caption or balloon on that page. */
+  readonly letteringId: string | null;
+  /** Why a layout setting was refused ("the margin ... leaves no room"). */
+  readonly layoutError: string | null;
+  readonly pageExport: PageExportState;
+  /** The default model and imported model folders. */
+  readonly models: readonly ModelEntry[];
+  readonly modelMessage: { kind: 'error' | 'info'; text: string } | null;
+  /** A model is being imported or switched. */
+  readonly modelBusy: boolean;
+}
+
+/** The Pages place's export: what runs, and what the last export did (where the file went). */
+export interface PageExportState {
+  readonly running: PageExportFormat | null;
+  readonly message:
+    | { kind: 'error'; text: string }
+    | { kind: 'info'; text: string; download?: { url: string; fileName: string } }
+    | null;
 }
 
 const EMPTY_RENDER: RenderState = { job: null, preview: null, error: null, issues: [] };
 const SAVE_DELAY_MS = 400;
+const BOOK_SYNC_DELAY_MS = 300;
 const LAST_STORY_KEY = 'msp-studio:last-story';
 
 type Listener = () => void;
@@ -122,6 +167,12 @@ export class Studio {
   private unsubscribe: (() => void) | null = null;
   /** Resolves once the model info is known (null when it could not be loaded). */
   private modelReady: Promise<ModelInfo | null> = Promise.resolve(null);
+  /** The pages as the server has them (content of deleted pages kept, for undo). */
+  private serverBook: BookState = { order: [], pages: {} };
+  private bookChain: Promise<void> = Promise.resolve();
+  private bookTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The book before a drag started (the drag becomes one undo step when it ends). */
+  private gestureBase: BookState | null = null;
 
   constructor(private readonly api: StudioClient) {
     this.current = {
@@ -153,6 +204,15 @@ export class Studio {
       },
       libraryMessages: {},
       deletedSubject: null,
+      book: createHistory<BookState>({ order: [], pages: {} }),
+      bookError: null,
+      pageId: null,
+      letteringId: null,
+      layoutError: null,
+      pageExport: { running: null, message: null },
+      models: [],
+      modelMessage: null,
+      modelBusy: false,
     };
   }
 
@@ -211,6 +271,7 @@ export class Studio {
         return null;
       },
     );
+    void this.modelReady.then(() => this.loadModels());
     const remembered = localStorage.getItem(LAST_STORY_KEY);
     const story = this.current.stories.find((s) => s.id === remembered) ?? this.current.stories[0];
     if (story) await this.selectStory(story.id);
@@ -219,6 +280,7 @@ export class Studio {
   stop(): void {
     this.unsubscribe?.();
     for (const timer of this.saveTimers.values()) clearTimeout(timer);
+    if (this.bookTimer) clearTimeout(this.bookTimer);
   }
 
   private onEvent(event: StudioEvent): void {
@@ -268,6 +330,7 @@ export class Studio {
       case 'data.changed':
         if (event.entity === 'subject') void this.refreshSubjects();
         if (event.entity === 'cast') void this.refreshCasts();
+        if (event.entity === 'model') void this.loadModels();
         break;
     }
   }
@@ -317,13 +380,16 @@ export class Studio {
 
   async selectStory(id: Id): Promise<void> {
     this.flushAllSaves();
+    void this.flushBook();
     try {
-      const [story, panels] = await Promise.all([
+      const [story, panels, pages] = await Promise.all([
         this.api.stories.get({ id }),
         this.api.panels.list({ storyId: id }),
+        this.api.pages.list({ storyId: id }),
       ]);
       localStorage.setItem(LAST_STORY_KEY, id);
       this.serverOrder = [...story.panelIds];
+      this.serverBook = bookFromPages(pages);
       this.set({
         stories: this.current.stories.map((s) => (s.id === id ? story : s)),
         storyId: id,
@@ -336,6 +402,12 @@ export class Studio {
         renders: {},
         shownRender: {},
         tools: { ...this.current.tools, activeRegionId: null, selectedPerson: null },
+        book: createHistory(this.serverBook),
+        bookError: null,
+        pageId: pages[0]?.id ?? null,
+        letteringId: null,
+        layoutError: null,
+        pageExport: { running: null, message: null },
       });
       if (this.current.place === 'panel') this.set({ place: 'storyboard' });
     } catch (error) {
@@ -560,11 +632,13 @@ export class Studio {
   undo(): void {
     if (this.current.place === 'panel') this.undoPanel();
     else if (this.current.place === 'storyboard') this.undoBoard();
+    else if (this.current.place === 'pages') this.undoBook();
   }
 
   redo(): void {
     if (this.current.place === 'panel') this.redoPanel();
     else if (this.current.place === 'storyboard') this.redoBoard();
+    else if (this.current.place === 'pages') this.redoBook();
   }
 
   private afterHistoryMove(id: Id): void {
@@ -776,6 +850,339 @@ export class Studio {
 
   randomizeSeed(): void {
     this.edit((d) => updateSettings(d, { seed: randomSeed(), seedLocked: true }), 'New seed');
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Pages (the book with undo; the server follows)
+
+  /** The page shown in the Pages place. */
+  get page(): (BookState['pages'][string] & { id: Id }) | undefined {
+    const id = this.current.pageId;
+    const doc =
+      id && this.current.book.present.order.includes(id) ? this.current.book.present.pages[id] : undefined;
+    return doc && id ? { ...doc, id } : undefined;
+  }
+
+  selectPage(id: Id): void {
+    if (id !== this.current.pageId) this.set({ pageId: id, letteringId: null, layoutError: null });
+  }
+
+  selectLettering(id: string | null): void {
+    if (id !== this.current.letteringId) this.set({ letteringId: id });
+  }
+
+  /** Adds a page after the shown one (like the last page: template, size, gutters; empty slots). */
+  async addPage(template?: PageTemplateId): Promise<void> {
+    const storyId = this.current.storyId;
+    if (!storyId) return;
+    const afterId = this.current.pageId ?? undefined;
+    try {
+      await this.flushBook();
+      const page = await this.api.pages.create({
+        storyId,
+        ...(afterId ? { afterPageId: afterId } : {}),
+        ...(template ? { content: { template } } : {}),
+      });
+      this.serverBook = insertPage(this.serverBook, page.id, pageDoc(page), afterId);
+      this.commitBook(insertPage(this.current.book.present, page.id, pageDoc(page), afterId), 'Add page');
+      this.set({ pageId: page.id, letteringId: null, layoutError: null });
+    } catch (error) {
+      this.set({ bookError: errorMessage(error) });
+    }
+  }
+
+  deletePage(id: Id): void {
+    const order = this.current.book.present.order;
+    const index = order.indexOf(id);
+    if (index < 0) return;
+    this.commitBook(removePage(this.current.book.present, id), 'Delete page');
+    if (this.current.pageId === id) {
+      const next = order[index + 1] ?? order[index - 1] ?? null;
+      this.set({ pageId: next, letteringId: null });
+    }
+  }
+
+  movePage(from: number, to: number): void {
+    this.commitBook(movePage(this.current.book.present, from, to), 'Reorder pages');
+  }
+
+  /**
+   * Applies a pure edit of the book as one undo step (`mergeKey` folds typing into one step). An
+   * edit that throws leaves the book as it was and returns the error message.
+   */
+  editBook(update: (book: BookState) => BookState, label: string, mergeKey?: string): string | null {
+    let next: BookState;
+    try {
+      next = update(this.current.book.present);
+    } catch (error) {
+      return errorMessage(error);
+    }
+    this.commitBook(next, label, mergeKey);
+    return null;
+  }
+
+  /** Template of the shown page (its panels stay in the slots that remain). */
+  setPageTemplate(template: PageTemplateId): void {
+    const page = this.page;
+    if (!page) return;
+    const problem = layoutProblem(template, { ...page });
+    if (problem) {
+      this.set({ layoutError: problem });
+      return;
+    }
+    this.set({ layoutError: null });
+    this.editBook((b) => setTemplate(b, page.id, template), 'Change template');
+  }
+
+  /** Size, resolution, gutter or margin of the shown page; refused (with the reason) when no room is left for panels. */
+  setPageSettings(patch: PageSettingsPatch, mergeKey?: string): void {
+    const page = this.page;
+    if (!page) return;
+    const problem = layoutProblem(page.template, { ...page, ...patch });
+    if (problem) {
+      this.set({ layoutError: problem });
+      return;
+    }
+    this.set({ layoutError: null });
+    this.editBook((b) => setPageSettings(b, page.id, patch), 'Change page settings', mergeKey);
+  }
+
+  addLettering(kind: LetteringKind): void {
+    const page = this.page;
+    if (!page) return;
+    const id = newId(kind);
+    const problem = this.editBook(
+      (b) => addLettering(b, page.id, kind, id),
+      kind === 'caption' ? 'Add caption' : 'Add balloon',
+    );
+    if (problem) this.set({ bookError: problem });
+    else this.set({ letteringId: id });
+  }
+
+  removeSelectedLettering(): void {
+    const page = this.page;
+    const id = this.current.letteringId;
+    if (!page || !id) return;
+    this.editBook((b) => removeLettering(b, page.id, id), 'Delete lettering');
+    this.set({ letteringId: null });
+  }
+
+  /** Starts a drag (moving a balloon, its tail, its size): previews do not make undo steps. */
+  beginBookGesture(): void {
+    this.gestureBase = this.current.book.present;
+  }
+
+  /** A drag's live state (no undo step, no save yet). */
+  previewBook(update: (book: BookState) => BookState): void {
+    if (!this.gestureBase) return;
+    let next: BookState;
+    try {
+      next = update(this.gestureBase);
+    } catch {
+      return;
+    }
+    this.set({ book: replacePresent(this.current.book, next) });
+  }
+
+  /** Ends a drag as one undo step from where it started. */
+  endBookGesture(label: string): void {
+    const base = this.gestureBase;
+    this.gestureBase = null;
+    if (!base) return;
+    const final = this.current.book.present;
+    if (final === base) return;
+    const history = commit({ ...this.current.book, present: base }, final, { label });
+    this.set({ book: history, bookError: null });
+    this.scheduleBookSync();
+  }
+
+  undoBook(): void {
+    if (!canUndo(this.current.book)) return;
+    this.set({ book: undo(this.current.book) });
+    this.afterBookMove();
+  }
+
+  redoBook(): void {
+    if (!canRedo(this.current.book)) return;
+    this.set({ book: redo(this.current.book) });
+    this.afterBookMove();
+  }
+
+  private afterBookMove(): void {
+    const { order } = this.current.book.present;
+    const pageId = this.current.pageId;
+    if (pageId === null || !order.includes(pageId)) this.set({ pageId: order[0] ?? null, letteringId: null });
+    const page = this.page;
+    if (page && this.current.letteringId && !page.lettering.some((l) => l.id === this.current.letteringId)) {
+      this.set({ letteringId: null });
+    }
+    this.scheduleBookSync();
+  }
+
+  private commitBook(next: BookState, label: string, mergeKey?: string): void {
+    const book = commit(this.current.book, next, { label, mergeKey });
+    if (book === this.current.book) return;
+    this.set({ book, bookError: null });
+    this.scheduleBookSync();
+  }
+
+  private scheduleBookSync(): void {
+    if (this.bookTimer) clearTimeout(this.bookTimer);
+    this.bookTimer = setTimeout(() => void this.flushBook(), BOOK_SYNC_DELAY_MS);
+  }
+
+  /** Brings the server's pages to the book's (calls never overlap); resolves when done. */
+  flushBook(): Promise<void> {
+    if (this.bookTimer) clearTimeout(this.bookTimer);
+    this.bookTimer = null;
+    const storyId = this.current.storyId;
+    if (!storyId) return this.bookChain;
+    this.bookChain = this.bookChain.then(async () => {
+      if (this.current.storyId !== storyId) return;
+      const desired = this.current.book.present;
+      const plan = reconcileBook(this.serverBook, desired);
+      try {
+        for (const id of plan.remove) {
+          await this.api.pages.delete({ id });
+          this.serverBook = removePage(this.serverBook, id);
+        }
+        for (const id of plan.restore) {
+          const page = await this.api.pages.restore({ id });
+          this.serverBook = insertPage(removePage(this.serverBook, id), id, pageDoc(page));
+        }
+        for (const id of plan.update) {
+          const doc = desired.pages[id];
+          const page = await this.api.pages.update({ id, ...doc });
+          this.serverBook = { ...this.serverBook, pages: { ...this.serverBook.pages, [id]: pageDoc(page) } };
+        }
+        if (plan.reorder) {
+          const pages = await this.api.pages.reorder({ storyId, pageIds: plan.reorder });
+          this.serverBook = { ...this.serverBook, order: pages.map((p) => p.id) };
+        }
+        if (this.current.bookError) this.set({ bookError: null });
+      } catch (error) {
+        this.set({ bookError: `Not saved: ${errorMessage(error)}` });
+      }
+    });
+    return this.bookChain;
+  }
+
+  /** Exports the shown page (PNG) or the story (PDF, CBZ); the message says where the file went. */
+  async exportPages(format: PageExportFormat): Promise<void> {
+    const storyId = this.current.storyId;
+    const pageId = this.current.pageId;
+    if (!storyId || this.current.pageExport.running) return;
+    this.set({ pageExport: { running: format, message: null } });
+    try {
+      await this.flushBook();
+      if (this.current.bookError) throw new Error(this.current.bookError);
+      let result;
+      if (format === 'png') {
+        if (!pageId) throw new Error('Pick a page to export');
+        result = await this.api.pages.export({ format, pageId });
+      } else {
+        result = await this.api.pages.export({ format, storyId });
+      }
+      let message: PageExportState['message'];
+      if (result.status === 'cancelled') {
+        message = { kind: 'info', text: 'Export cancelled; nothing was written.' };
+      } else {
+        const what = `${result.pageCount} ${result.pageCount === 1 ? 'page' : 'pages'}, ${formatBytes(result.file.size)}`;
+        if (result.status === 'saved') {
+          message = { kind: 'info', text: `Saved ${result.savedTo} (${what})` };
+        } else {
+          const url = `${result.file.url}?download=${encodeURIComponent(result.fileName)}`;
+          downloadUrl(url, result.fileName);
+          message = {
+            kind: 'info',
+            text: `Downloaded ${result.fileName} (${what}) to your browser's downloads folder`,
+            download: { url, fileName: result.fileName },
+          };
+        }
+      }
+      this.set({ pageExport: { running: null, message } });
+    } catch (error) {
+      this.set({ pageExport: { running: null, message: { kind: 'error', text: errorMessage(error) } } });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Models
+
+  async loadModels(): Promise<void> {
+    try {
+      this.set({ models: await this.api.models.list() });
+    } catch (error) {
+      this.set({ modelMessage: { kind: 'error', text: errorMessage(error) } });
+    }
+  }
+
+  /** Validates and adds a model folder; the reason it is refused is shown as it is. */
+  async importModel(path: string): Promise<boolean> {
+    const folder = path.trim();
+    if (folder === '') {
+      this.set({ modelMessage: { kind: 'error', text: 'Type the full path of a model folder' } });
+      return false;
+    }
+    this.set({ modelBusy: true, modelMessage: null });
+    try {
+      const entry = await this.api.models.import({ path: folder });
+      await this.loadModels();
+      this.set({
+        modelBusy: false,
+        modelMessage: { kind: 'info', text: `Imported ${entry.name}. Pick “Use” to render with it.` },
+      });
+      return true;
+    } catch (error) {
+      this.set({ modelBusy: false, modelMessage: { kind: 'error', text: errorMessage(error) } });
+      return false;
+    }
+  }
+
+  /** The desktop app's folder picker (null when closed). */
+  async pickModelFolder(): Promise<string | null> {
+    try {
+      return (await this.api.models.pickFolder()).path;
+    } catch (error) {
+      this.set({ modelMessage: { kind: 'error', text: errorMessage(error) } });
+      return null;
+    }
+  }
+
+  /** Renders use this model from now on (it loads first; the badge says so meanwhile). */
+  async useModel(id: Id): Promise<void> {
+    const before = this.current.model;
+    this.set({ modelBusy: true, modelMessage: null, model: null, modelError: null });
+    try {
+      const model = await this.api.models.setActive({ id });
+      this.modelReady = Promise.resolve(model);
+      this.set({
+        model,
+        modelBusy: false,
+        modelMessage: { kind: 'info', text: `Renders now use ${model.name}.` },
+      });
+    } catch (error) {
+      this.set({
+        model: before,
+        modelBusy: false,
+        modelMessage: { kind: 'error', text: errorMessage(error) },
+      });
+    }
+    await this.loadModels();
+  }
+
+  /** Forgets an imported folder (its files stay); the default model takes over if it was in use. */
+  async removeModel(id: Id): Promise<void> {
+    const wasActive = this.current.models.find((m) => m.id === id)?.active ?? false;
+    this.set({ modelBusy: true, modelMessage: null });
+    try {
+      await this.api.models.remove({ id });
+      if (wasActive) this.set({ model: await this.api.models.getInfo() });
+      this.set({ modelBusy: false });
+    } catch (error) {
+      this.set({ modelBusy: false, modelMessage: { kind: 'error', text: errorMessage(error) } });
+    }
+    await this.loadModels();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -991,4 +1398,21 @@ export function newId(prefix: string): string {
 /** A seed in the range every backend accepts (32 bits keeps it readable and copyable). */
 export function randomSeed(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0];
+}
+
+/** Why a page layout cannot be built (shown next to the layout controls), or null. */
+function layoutProblem(template: PageTemplateId, page: PageSettings): string | null {
+  try {
+    pageLayout(template, page);
+    return null;
+  } catch (error) {
+    if (error instanceof LayoutError) return error.message.charAt(0).toUpperCase() + error.message.slice(1);
+    throw error;
+  }
+}
+
+/** "1.2 MB", "830 kB". */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  return `${Math.max(1, Math.round(bytes / 1024))} kB`;
 }

@@ -1,9 +1,10 @@
 /**
  * The subject library: subjects as cards (name, class noun, identifier token, reference images that
- * are dropped onto the card), and casts that group subjects for a story.
+ * are dropped onto the card), casts that group subjects for a story, and the models renders can use
+ * (the default one and imported model folders).
  */
 import { useRef, useState } from 'react';
-import type { Cast, Subject } from '../../../electron/api/contract';
+import type { Cast, ModelEntry, Subject } from '../../../electron/api/contract';
 import { useStudio } from '../app/useStudio';
 import { Avatar } from '../components/CastSection';
 
@@ -26,6 +27,7 @@ export function LibraryView() {
           </div>
         </section>
         <CastsSection />
+        <ModelsSection />
       </main>
       {state.deletedSubject && (
         <div className="toast" role="status">
@@ -310,5 +312,136 @@ function CastCard({ cast, current }: { cast: Cast; current: boolean }) {
       </div>
       {message && <p className="error-text">{message.text}</p>}
     </div>
+  );
+}
+
+/** The models renders can use: the default and imported folders; import, choose, remove. */
+function ModelsSection() {
+  const [state, studio] = useStudio();
+  const [path, setPath] = useState('');
+  const model = state.model;
+  const electron = state.appInfo?.mode === 'electron';
+  const message = state.modelMessage;
+  return (
+    <section className="models" id="models" aria-label="Models">
+      <h2>Models</h2>
+      <p className="hint">
+        {model
+          ? `Renders use ${model.name} on ${model.executionProvider.toUpperCase()}${
+              model.providerFallbackReason ? ` (${model.providerFallbackReason})` : ''
+            }.`
+          : state.modelError
+            ? `No model is loaded: ${state.modelError}`
+            : 'Loading the model…'}{' '}
+        A model folder holds a Stable Diffusion model in the diffusers ONNX layout (unet/, text_encoder/,
+        vae_decoder/, tokenizer/, scheduler/; controlnet/ for poses). Imported folders stay where they are.
+      </p>
+      <ul className="model-list" aria-label="Available models">
+        {state.models.map((m) => (
+          <ModelRow key={m.id} entry={m} />
+        ))}
+      </ul>
+      <form
+        className="model-import"
+        aria-label="Import a model folder"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void studio.importModel(path).then((ok) => ok && setPath(''));
+        }}
+      >
+        <input
+          aria-label="Model folder path"
+          placeholder={
+            electron
+              ? 'Choose a folder or type its full path'
+              : 'Full path of a model folder on this computer'
+          }
+          value={path}
+          spellCheck={false}
+          onChange={(e) => setPath(e.target.value)}
+        />
+        {electron && (
+          <button
+            type="button"
+            title="Choose the model folder"
+            onClick={() => void studio.pickModelFolder().then((p) => p && setPath(p))}
+          >
+            Browse…
+          </button>
+        )}
+        <button type="submit" className="primary" disabled={state.modelBusy}>
+          Import
+        </button>
+      </form>
+      {message && (
+        <p
+          className={message.kind === 'error' ? 'error-text' : 'hint'}
+          role={message.kind === 'error' ? 'alert' : 'status'}
+          data-testid="model-message"
+        >
+          {message.text}
+        </p>
+      )}
+    </section>
+  );
+}
+
+function ModelRow({ entry }: { entry: ModelEntry }) {
+  const [state, studio] = useStudio();
+  const d = entry.details;
+  const facts = d
+    ? [
+        d.sizes.defaultImageSize ? `${d.sizes.defaultImageSize} px` : 'no default size',
+        `VAE ×${d.sizes.vaeScaleFactor}`,
+        `text ${d.sizes.sequenceLength} tokens × ${d.sizes.hiddenSize}`,
+        d.hasControlNet ? 'ControlNet (poses)' : 'no ControlNet',
+        d.hasVaeEncoder ? 'VAE encoder' : 'no VAE encoder',
+        ...(d.hasSegmentation ? ['segmentation (SAL)'] : []),
+      ]
+    : [];
+  const source =
+    entry.kind === 'folder'
+      ? 'imported'
+      : entry.source === 'random'
+        ? 'built-in test model (random weights)'
+        : entry.source === 'env'
+          ? 'from MSP_MODEL_DIR'
+          : 'embedded';
+  return (
+    <li
+      className={`model-row${entry.active ? ' active' : ''}`}
+      data-testid="model-entry"
+      data-model-id={entry.id}
+    >
+      <div className="model-head">
+        <strong>{entry.name}</strong>
+        <span className="badge">{source}</span>
+        <span style={{ flex: 1 }} />
+        {entry.active ? (
+          <span className="badge in-use">in use</span>
+        ) : (
+          <button
+            disabled={state.modelBusy || entry.problem !== undefined}
+            title={`Render with ${entry.name}`}
+            onClick={() => void studio.useModel(entry.id)}
+          >
+            Use
+          </button>
+        )}
+        {entry.kind === 'folder' && (
+          <button
+            className="ghost danger"
+            disabled={state.modelBusy}
+            title="Remove from the list (the folder and its files stay)"
+            onClick={() => void studio.removeModel(entry.id)}
+          >
+            Remove
+          </button>
+        )}
+      </div>
+      {entry.path && <code className="model-path">{entry.path}</code>}
+      {facts.length > 0 && <div className="faint">{facts.join(' · ')}</div>}
+      {entry.problem && <p className="error-text">{entry.problem}</p>}
+    </li>
   );
 }

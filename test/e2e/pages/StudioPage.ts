@@ -6,6 +6,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { LibraryPage } from './LibraryPage.js';
+import { ModelsPage } from './ModelsPage.js';
+import { PagesPage } from './PagesPage.js';
 import { PanelEditorPage } from './PanelEditorPage.js';
 import { StoryboardPage } from './StoryboardPage.js';
 
@@ -15,6 +17,8 @@ export class StudioPage {
   readonly storyboard: StoryboardPage;
   readonly editor: PanelEditorPage;
   readonly library: LibraryPage;
+  readonly pages: PagesPage;
+  readonly models: ModelsPage;
   /** Console errors and uncaught exceptions of the page (a test asserts there are none). */
   readonly errors: string[] = [];
 
@@ -25,6 +29,8 @@ export class StudioPage {
     this.storyboard = new StoryboardPage(page);
     this.editor = new PanelEditorPage(page);
     this.library = new LibraryPage(page);
+    this.pages = new PagesPage(page);
+    this.models = new ModelsPage(page);
     page.on('pageerror', (error) => this.errors.push(`page error: ${error.message}`));
     page.on('console', (message) => {
       if (message.type() === 'error') this.errors.push(`console: ${message.text()}`);
