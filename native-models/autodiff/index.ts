@@ -10,3 +10,4 @@ import './rules/normalization.js';
 
 export { gradients, registerRule, registeredOps, hasRule, sumToShape, AutodiffError } from './backward.js';
 export type { GradientRule, RuleContext, GradientOptions } from './backward.js';
+export { lowerConvsToNchwc, nchwcBlockSize } from './nchwc.js';

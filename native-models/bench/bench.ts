@@ -1,12 +1,13 @@
 /**
  * `npm run bench`: runs the benchmark suites, prints a table and writes bench-results.json
- * at the repository root. `npm run bench -- --only t2i` runs one suite.
+ * at the repository root. `npm run bench -- --only t2i` runs one suite (the file keeps the other
+ * suites' figures from their last run).
  */
 import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { formatTable, writeFigures, type BenchSuite, type Figure } from './figures.js';
+import { formatTable, readFigures, writeFigures, type BenchSuite, type Figure } from './figures.js';
 import { textToImageSuite } from './text-to-image.bench.js';
 import { autodiffSuite } from './autodiff.bench.js';
 import { mspSuite } from './msp.bench.js';
@@ -38,8 +39,17 @@ async function run(): Promise<void> {
   process.stdout.write(formatTable(figures) + '\n');
   const root = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
   const out = join(root, 'bench-results.json');
-  await writeFigures(out, figures);
-  process.stdout.write(`\nwrote ${figures.length} figures to ${out}\n`);
+  // A run of some suites (--only) keeps the other suites' figures from the last run.
+  const ran = new Set([...suites.map((s) => s.name), 'process']);
+  const kept = values.only
+    ? (await readFigures(out)).filter((f) => !ran.has(f.name.slice(0, f.name.indexOf('.'))))
+    : [];
+  await writeFigures(out, [...kept, ...figures]);
+  process.stdout.write(
+    `\nwrote ${figures.length} figures to ${out}` +
+      (kept.length > 0 ? ` (and kept ${kept.length} of other suites)` : '') +
+      '\n',
+  );
 }
 
 await run();

@@ -2,6 +2,7 @@
  * Benchmark figures: every suite returns named numbers; the runner prints them as a table and
  * writes them all to bench-results.json (an array of {name, value, unit}; dotted names).
  */
+import { readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../io/atomic-write.js';
 
 export interface Figure {
@@ -41,4 +42,23 @@ function formatValue(v: number): string {
 export async function writeFigures(path: string, figures: Figure[]): Promise<void> {
   const json = figures.map(({ name, value, unit }) => ({ name, value, unit }));
   await writeFileAtomic(path, JSON.stringify(json, null, 2) + '\n');
+}
+
+/**
+ * The figures already in `path` (as {name, value, unit}; label empty), or none when it is missing
+ * or unreadable: a run of some suites keeps the others' last figures.
+ */
+export async function readFigures(path: string): Promise<Figure[]> {
+  try {
+    const json: unknown = JSON.parse(await readFile(path, 'utf8'));
+    if (!Array.isArray(json)) return [];
+    return json.flatMap((f: unknown) => {
+      const { name, value, unit } = (f ?? {}) as Partial<Figure>;
+      return typeof name === 'string' && typeof value === 'number' && typeof unit === 'string'
+        ? [{ name, value, unit, label: '' }]
+        : [];
+    });
+  } catch {
+    return [];
+  }
 }

@@ -3,7 +3,9 @@
  * returns the loss and the gradients of the trainable parameters, run by onnxruntime.
  *
  * Trainable parameters are graph inputs fed zero-copy every step (the optimizer updates their
- * Float32Arrays in place); frozen weights stay initializers, which onnxruntime prepacks.
+ * Float32Arrays in place); frozen weights stay initializers, which onnxruntime prepacks. Convs
+ * with trainable weights (and the dX convs) are lowered to the blocked NCHWc kernels onnxruntime
+ * gives constant weights, reordering the weights in the graph (autodiff/nchwc.ts).
  *
  * @example
  * const m = new ModelBuilder('toy', 1, 'input');
@@ -13,7 +15,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { Graph } from '../onnx/graph.js';
-import { gradients } from '../autodiff/index.js';
+import { gradients, lowerConvsToNchwc, nchwcBlockSize } from '../autodiff/index.js';
 import type { ParameterTensor } from './optimizers.js';
 
 export interface TrainStepSpec {
@@ -27,6 +29,11 @@ export interface TrainStepSpec {
   /** Extra values to return each step (e.g. a prediction for logging). */
   extraOutputs?: readonly string[];
   sessionOptions?: ort.InferenceSession.SessionOptions;
+  /**
+   * Run the convolutions whose weights change every step on onnxruntime's NCHWc kernels
+   * (autodiff/nchwc.ts). Default: when the CPU provider has them and no other provider is asked.
+   */
+  nchwc?: boolean;
 }
 
 export interface StepResult {
@@ -88,6 +95,10 @@ export class TrainStep {
     for (const extra of spec.extraOutputs ?? []) g.output(extra);
     // 3. Fold shape arithmetic into constants and drop what the outputs do not need.
     g.foldConstants();
+    // 4. Convolutions with run-time weights onto the blocked kernels baked weights get.
+    const providers = spec.sessionOptions?.executionProviders ?? [];
+    const cpuOnly = providers.every((p) => (typeof p === 'string' ? p : p.name) === 'cpu');
+    if (spec.nchwc ?? cpuOnly) lowerConvsToNchwc(g, await nchwcBlockSize());
     const session = await ort.InferenceSession.create(g.toBytes(), {
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',

@@ -95,7 +95,22 @@ describe('Conv gradient (float32 finite differences)', () => {
     [
       'few output channels (conv_out)',
       { x: [2, 12, 5, 6], w: [3, 12, 3, 3], attrs: { pads: [1, 1, 1, 1] } },
+      ['gy-stack', 'flipped-conv'],
+    ],
+    [
+      'a narrowing conv on a 32x32 map',
+      { x: [1, 24, 32, 32], w: [10, 24, 3, 3], attrs: { pads: [1, 1, 1, 1] } },
       ['gy-taps', 'flipped-conv'],
+    ],
+    [
+      'a narrowing conv on a small map, asymmetric pads',
+      { x: [2, 20, 6, 5], w: [9, 20, 3, 3], attrs: { pads: [2, 1, 0, 1] } },
+      ['gy-taps-gemm', 'flipped-conv'],
+    ],
+    [
+      'a narrowing conv, groups 2',
+      { x: [2, 40, 6, 5], w: [18, 20, 3, 3], attrs: { group: 2, pads: [1, 1, 1, 1] } },
+      ['gy-taps-gemm', 'flipped-conv'],
     ],
     [
       'few input channels (conv_in)',
@@ -110,7 +125,7 @@ describe('Conv gradient (float32 finite differences)', () => {
     [
       'dilation 2',
       { x: [1, 10, 7, 8], w: [3, 10, 3, 3], attrs: { dilations: [2, 2], pads: [2, 1, 2, 1] } },
-      ['gy-taps', 'flipped-conv'],
+      ['gy-stack', 'flipped-conv'],
     ],
     [
       'groups 2',
@@ -174,13 +189,23 @@ describe('Conv gradient formulations agree with each other', () => {
   const geometries: [string, number[], number[], Attrs][] = [
     ['3x3 stride 1', [2, 3, 6, 5], [4, 3, 3, 3], { pads: [1, 1, 1, 1] }],
     ['3x3 stride 1, asymmetric pads', [2, 3, 6, 5], [2, 3, 3, 3], { pads: [0, 2, 1, 0] }],
+    ['3x3 stride 1, same padding (centre tap uncopied)', [2, 6, 5, 4], [4, 6, 3, 3], { pads: [1, 1, 1, 1] }],
+    ['5x3, dilation 2, same padding', [1, 4, 9, 7], [3, 4, 5, 3], { dilations: [2, 2], pads: [4, 2, 4, 2] }],
     ['1x1 with padding wider than the kernel', [1, 2, 4, 3], [3, 2, 1, 1], { pads: [1, 2, 0, 1] }],
     ['3x3 stride 2, asymmetric pads', [2, 3, 7, 6], [4, 3, 3, 3], { strides: [2, 2], pads: [1, 0, 2, 1] }],
     ['dilation 2, groups 2', [1, 4, 7, 6], [6, 2, 3, 3], { dilations: [2, 2], group: 2, pads: [2, 2, 2, 2] }],
     ['depthwise, stride 2', [2, 4, 6, 6], [4, 1, 3, 3], { group: 4, strides: [2, 2], pads: [1, 1, 1, 1] }],
     ['1x1', [2, 5, 4, 3], [3, 5, 1, 1], {}],
   ];
-  const weightMethods: WeightGradMethod[] = ['taps', 'taps-gemm', 'unfold', 'gy-taps', 'conv'];
+  const weightMethods: WeightGradMethod[] = [
+    'taps',
+    'taps-gemm',
+    'unfold',
+    'gy-taps',
+    'gy-taps-gemm',
+    'gy-stack',
+    'conv',
+  ];
   const inputMethods: InputGradMethod[] = ['matmul', 'flipped-conv', 'conv-transpose'];
 
   for (const [name, xs, ws, attrs] of geometries) {
@@ -193,7 +218,7 @@ describe('Conv gradient formulations agree with each other', () => {
       const outputs: [string, string][] = [];
       for (const method of weightMethods) {
         if (method === 'conv' && geo.group !== 1) continue;
-        if (method === 'gy-taps' && !geo.strides.every((s) => s === 1)) continue;
+        if (method.startsWith('gy-') && !geo.strides.every((s) => s === 1)) continue;
         outputs.push([`dw:${method}`, g.output(convWeightGradient(g, geo, x, gy, method), `dw_${method}`)]);
       }
       for (const method of inputMethods) {

@@ -47,6 +47,26 @@
  * or NHWC (9.8); taps cut from a phase-split, flattened map (8.0); for stride 2, dX as one
  * stride-1 Conv with 2x2 sub-kernels into 4C channels plus DepthToSpace (3.3 and 16.9 for
  * N8 64->64 32x32 and N16 128->128 32x32, against 2.4 and 10.0 for ConvTranspose).
+ *
+ * dW again once the train step ran its convolutions on NCHWc kernels (../nchwc.ts), on a 2-core
+ * AVX-512 Xeon so loaded by other jobs that two-thread timings were meaningless: single-thread
+ * kernel times from onnxruntime's profiler (min per node over 13 runs), split into the copies
+ * onnxruntime runs on one thread only (Slice, Pad, Concat, Transpose, Reshape) + everything else,
+ * and after '>' the two-thread estimate copies + rest / 2; N8, 3x3, padding 1, stride 1.
+ * 'taps' reuses the unpadded tensor for the centre tap and sums each tap over the batch before
+ * stacking; 'gy-taps' and 'gy-taps-gemm' shift gy per tap instead of stacking the shifted copies
+ * into one operand ('gy-stack', the former 'gy-taps'), whose Concat runs on one thread.
+ *   C->M      map    taps          taps-gemm     gy-stack      gy-taps       gy-taps-gemm  unfold
+ *   64->64    32x32 [1.8+4.4>4.0]  2.3+4.0>4.3   4.3+3.7>6.2   1.9+4.6>4.1   2.2+4.1>4.2   0.0+9.9>5.0
+ *   192->64   32x32  5.2+14>12     6.3+13>13     5.2+17>14    [2.0+11>7.5]   2.8+12>8.8    0.1+58>29
+ *   256->128  16x16  2.8+9.4>7.5   3.0+7.9>7.0   2.4+13>8.8    1.9+8.9>6.3  [1.8+7.7>5.7]  0.2+18>9.1
+ *   128->128  16x16  1.3+4.5>3.5  [1.6+3.6>3.4]  2.7+7.4>6.4   1.5+5.0>4.0   1.6+4.1>3.7   0.1+9.2>4.7
+ *   128->128  8x8    0.7+1.8>1.6  [0.8+1.0>1.3]  0.9+1.7>1.7   0.8+1.7>1.6   0.8+0.8>1.2   0.1+2.3>1.2
+ *   64->3     32x32  1.8+1.3>2.4   1.9+1.1>2.5  [0.2+0.3>0.3]  0.2+1.5>0.9   0.4+1.1>0.9   0.0+7.6>3.8
+ * (before these changes: 64->64 taps 2.5+4.4 > 4.6, 192->64 gy-taps 5.8+17.5 > 14.6, 256->128
+ * gy-taps 2.9+8.8 > 7.3, 128->128 16x16 taps-gemm 1.9+4.0 > 3.9). The one-hot 'unfold' has no
+ * single-thread copies but twice the work; it stays the choice for strides, where strided
+ * Slices are slow.
  */
 import { AutodiffError, registerRule, type RuleContext } from '../backward.js';
 import type { Graph, GraphNode } from '../../onnx/graph.js';
@@ -73,18 +93,24 @@ export interface ConvGeometry {
 }
 
 /**
- * How dW is built.
+ * How dW is built. The shifted copies ('taps') are the data movement of dW: onnxruntime runs
+ * Slice, Concat and Pad on one thread, so each formulation keeps them few and small.
  * - 'taps': per kernel tap, a Slice of the padded x and one batched MatMul with gy (MatMul with a
- *   transposed operand, which ORT fuses); the taps are stacked and summed over the batch.
+ *   transposed operand, which ORT fuses), summed over the batch; the taps are then stacked.
  * - 'taps-gemm': the same on x and gy transposed to channels-first ([c, n*ho*wo]), so each tap is
  *   one Gemm whose inner dimension spans the whole batch.
  * - 'unfold': all patches at once by a Conv of x (one channel per image-channel) with a constant
  *   one-hot kernel, then one batched MatMul. Float32 only (ORT has no float64 Conv).
- * - 'gy-taps' (stride 1): the patches are shifted copies of gy instead of x, stacked into one
- *   [m*kh*kw, h*w] operand per image: much faster when gy has few channels (a conv_out).
+ * - 'gy-taps' (stride 1): the shifted copies are of gy instead of x (fewer channels when the conv
+ *   narrows), one batched MatMul per tap against x.
+ * - 'gy-taps-gemm' (stride 1): 'gy-taps' channels-first, one Gemm per tap over the whole batch.
+ * - 'gy-stack' (stride 1): the shifted gy stacked into one [m*kh*kw, h*w] operand per image and
+ *   one MatMul: best when gy has very few channels (a conv_out).
  * - 'conv': the textbook Conv of x^T with gy^T as kernel (dilation = stride); kept for reference.
+ * The tap whose window is the unpadded tensor (the centre of a stride-1 'same' conv) is never copied.
  */
-export type WeightGradMethod = 'taps' | 'taps-gemm' | 'unfold' | 'gy-taps' | 'conv';
+export type WeightGradMethod =
+  'taps' | 'taps-gemm' | 'unfold' | 'gy-taps' | 'gy-taps-gemm' | 'gy-stack' | 'conv';
 
 /**
  * How dX is built.
@@ -103,8 +129,9 @@ export function chooseWeightGradMethod(geo: ConvGeometry): WeightGradMethod {
   if (geo.strides[0] !== 1 || geo.strides[1] !== 1) return 'unfold';
   if (kh * kw === 1 || cg === 1) return 'taps';
   if (cg <= 8) return 'unfold';
-  if (2 * mg <= cg) return 'gy-taps';
-  return geo.ho * geo.wo >= 1024 ? 'taps' : 'taps-gemm';
+  const bigMap = geo.ho * geo.wo >= 1024;
+  if (2 * mg <= cg) return mg <= 8 ? 'gy-stack' : bigMap ? 'gy-taps' : 'gy-taps-gemm';
+  return bigMap ? 'taps' : 'taps-gemm';
 }
 
 /**
@@ -256,12 +283,18 @@ function padForTaps(g: Graph, x: string, geo: ConvGeometry, axes: [number, numbe
   return g.op1('Pad', [x, g.ints(pads)]);
 }
 
-/** One strided Slice per kernel tap (row-major over the kernel): each [.., ho, wo] on `axes`. */
-function tapSlices(g: Graph, xp: string, geo: ConvGeometry, axes: [number, number]): string[] {
+/**
+ * One strided Slice per kernel tap (row-major over the kernel) of the padded `xp`: each
+ * [.., ho, wo] on `axes`. The tap whose window is the unpadded `x` itself (the centre tap of a
+ * stride-1 'same' conv) takes `x` without a copy.
+ */
+function tapSlices(g: Graph, xp: string, x: string, geo: ConvGeometry, axes: [number, number]): string[] {
   const [kh, kw] = geo.kernel;
   const [sh, sw] = geo.strides;
   const [dh, dw] = geo.dilations;
+  const [pt, pl] = geo.pads;
   const xs = g.shape(xp);
+  const sameSize = sh === 1 && sw === 1 && geo.ho === geo.h && geo.wo === geo.w;
   const out: string[] = [];
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
@@ -274,12 +307,46 @@ function tapSlices(g: Graph, xp: string, geo: ConvGeometry, axes: [number, numbe
         sw === 1 &&
         ends[0] === xs[axes[0]] &&
         ends[1] === xs[axes[1]];
-      out.push(
-        whole ? xp : g.op1('Slice', [xp, g.ints(starts), g.ints(ends), g.ints(axes), g.ints([sh, sw])]),
-      );
+      if (whole) out.push(xp);
+      else if (sameSize && starts[0] === pt && starts[1] === pl) out.push(x);
+      else out.push(g.op1('Slice', [xp, g.ints(starts), g.ints(ends), g.ints(axes), g.ints([sh, sw])]));
     }
   }
   return out;
+}
+
+/**
+ * gy shifted under each kernel tap (stride 1), row-major over the kernel: for tap (i, j) the
+ * [.., m, h, w] tensor s with s[t] = gy[t + p - d (i, j)] (zero outside), so that
+ * dW[., ., i, j] = sum_t x[t] s[t]. gy's spatial axes are `axes`; the tap that is gy itself
+ * (the centre of a 'same' conv) takes gy without a copy.
+ */
+function shiftedGradients(g: Graph, gy: string, geo: ConvGeometry, axes: [number, number]): string[] {
+  const [kh, kw] = geo.kernel;
+  const [sh, sw] = geo.strides;
+  if (sh !== 1 || sw !== 1) throw new AutodiffError('shifting gy over the kernel taps needs stride 1');
+  const [dh, dw] = geo.dilations;
+  const [pt, pl, pb, pr] = geo.pads;
+  const begin = [Math.max(0, (kh - 1) * dh - pt), Math.max(0, (kw - 1) * dw - pl)];
+  const end = [Math.max(0, (kh - 1) * dh - pb), Math.max(0, (kw - 1) * dw - pr)];
+  const rank = g.shape(gy).length;
+  const pads = Array<number>(2 * rank).fill(0);
+  [pads[axes[0]], pads[axes[1]], pads[rank + axes[0]], pads[rank + axes[1]]] = [...begin, ...end];
+  const gyp = pads.some((p) => p > 0) ? g.op1('Pad', [gy, g.ints(pads)]) : gy;
+  const sameSize = geo.ho === geo.h && geo.wo === geo.w;
+  const shifted: string[] = [];
+  for (let i = 0; i < kh; i++) {
+    for (let j = 0; j < kw; j++) {
+      if (sameSize && pt === i * dh && pl === j * dw) {
+        shifted.push(gy);
+        continue;
+      }
+      const starts = [pt - i * dh + begin[0], pl - j * dw + begin[1]];
+      const ends = [starts[0] + geo.h, starts[1] + geo.w];
+      shifted.push(g.op1('Slice', [gyp, g.ints(starts), g.ints(ends), g.ints(axes)]));
+    }
+  }
+  return shifted;
 }
 
 const unfoldKernels = new WeakMap<Graph, Map<string, string>>();
@@ -330,20 +397,20 @@ export function convWeightGradient(
     case 'taps': {
       const gy3 = reshape(g, gy, [...lead, mg, l]);
       const rank = lead.length + 2;
-      const parts = tapSlices(g, padForTaps(g, x, geo, [2, 3]), geo, [2, 3]).map((t) => {
+      const parts = tapSlices(g, padForTaps(g, x, geo, [2, 3]), x, geo, [2, 3]).map((t) => {
         const t3 = reshape(g, t, [...lead, cg, l]);
         // One input channel per group (depthwise): a broadcast product, no 1-column MatMul.
         if (cg === 1) return reduceSum(g, g.op1('Mul', [gy3, t3]), [0, rank - 1]);
-        return g.op1('MatMul', [gy3, swapLast(g, t3, rank)]);
+        // summed over the batch per tap, so the stack is small
+        return reduceSum(g, g.op1('MatMul', [gy3, swapLast(g, t3, rank)]), [0]);
       });
-      const stacked = stackLast(g, parts);
-      return reshape(g, cg === 1 ? stacked : reduceSum(g, stacked, [0]), wShape);
+      return reshape(g, stackLast(g, parts), wShape);
     }
     case 'taps-gemm': {
       const xt = transpose(g, x, [1, 0, 2, 3]);
       const nl = n * l;
       const gyt = reshape(g, transpose(g, gy, [1, 0, 2, 3]), group > 1 ? [group, mg, nl] : [m, nl]);
-      const parts = tapSlices(g, padForTaps(g, xt, geo, [2, 3]), geo, [2, 3]).map((t) =>
+      const parts = tapSlices(g, padForTaps(g, xt, geo, [2, 3]), xt, geo, [2, 3]).map((t) =>
         group > 1
           ? g.op1('MatMul', [gyt, swapLast(g, reshape(g, t, [group, cg, nl]), 3)])
           : g.op1('Gemm', [gyt, reshape(g, t, [c, nl])], { transB: 1 }),
@@ -367,29 +434,12 @@ export function convWeightGradient(
       const prod = g.op1('MatMul', [reshape(g, gy, [...lead, mg, l]), swapLast(g, p3, rank)]);
       return reshape(g, reduceSum(g, prod, [0]), wShape);
     }
-    case 'gy-taps': {
-      // dW[., ., i, j] = sum_t x[t] gy[t + p - d i] (stride 1): slide gy over x, zero outside.
-      const [sh, sw] = geo.strides;
-      if (sh !== 1 || sw !== 1) throw new AutodiffError("the 'gy-taps' dW formulation needs stride 1");
-      const [dh, dw] = geo.dilations;
-      const [pt, pl, pb, pr] = geo.pads;
-      const begin = [Math.max(0, (kh - 1) * dh - pt), Math.max(0, (kw - 1) * dw - pl)];
-      const end = [Math.max(0, (kh - 1) * dh - pb), Math.max(0, (kw - 1) * dw - pr)];
-      const gyp = [...begin, ...end].some((p) => p > 0)
-        ? g.op1('Pad', [gy, g.ints([0, 0, begin[0], begin[1], 0, 0, end[0], end[1]])])
-        : gy;
+    case 'gy-stack': {
+      // dW[., ., i, j] = sum_t x[t] gy[t + p - d i] (stride 1): the shifted gy stacked into one
+      // [n, (group,) mg*kk, h*w] operand, one MatMul per image (and group) with x^T [.., h*w, cg]
       const hw = geo.h * geo.w;
-      const shifted: string[] = [];
-      for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++) {
-          const starts = [pt - i * dh + begin[0], pl - j * dw + begin[1]];
-          const ends = [starts[0] + geo.h, starts[1] + geo.w];
-          shifted.push(g.op1('Slice', [gyp, g.ints(starts), g.ints(ends), g.ints([2, 3])]));
-        }
-      }
-      // [n, (group,) mg, kk, h*w] -> one MatMul per image (and group) with x^T [.., h*w, cg]
-      const stacked = shifted.map((t) => reshape(g, t, [...lead, mg, 1, hw]));
       const rank = lead.length + 2;
+      const stacked = shiftedGradients(g, gy, geo, [2, 3]).map((t) => reshape(g, t, [...lead, mg, 1, hw]));
       const patches = reshape(
         g,
         stacked.length === 1 ? stacked[0] : g.op1('Concat', stacked, { axis: rank - 1 }),
@@ -399,6 +449,29 @@ export function convWeightGradient(
       // [(group,) mg*kk, cg] -> [m, cg, kh, kw]
       const r = reshape(g, reduceSum(g, prod, [0]), [group, mg, kh, kw, cg]);
       return reshape(g, transpose(g, r, [0, 1, 4, 2, 3]), wShape);
+    }
+    case 'gy-taps': {
+      // per tap: x [n, (group,) cg, h*w] times the shifted gy^T, summed over the batch
+      const hw = geo.h * geo.w;
+      const rank = lead.length + 2;
+      const x3 = reshape(g, x, [...lead, cg, hw]);
+      const parts = shiftedGradients(g, gy, geo, [2, 3]).map((t) =>
+        reduceSum(g, g.op1('MatMul', [x3, swapLast(g, reshape(g, t, [...lead, mg, hw]), rank)]), [0]),
+      );
+      // [(group,) cg, mg, kk] -> [m, cg, kh, kw]
+      const r = reshape(g, stackLast(g, parts), [group, cg, mg, kh * kw]);
+      return reshape(g, transpose(g, r, [0, 2, 1, 3]), wShape);
+    }
+    case 'gy-taps-gemm': {
+      // per tap: the shifted gy^T [(group,) mg, n*h*w] times x^T, the batch inside the inner dimension
+      const nhw = n * geo.h * geo.w;
+      const xt = reshape(g, transpose(g, x, [1, 0, 2, 3]), group > 1 ? [group, cg, nhw] : [c, nhw]);
+      const parts = shiftedGradients(g, transpose(g, gy, [1, 0, 2, 3]), geo, [2, 3]).map((t) =>
+        group > 1
+          ? g.op1('MatMul', [reshape(g, t, [group, mg, nhw]), swapLast(g, xt, 3)])
+          : g.op1('Gemm', [reshape(g, t, [m, nhw]), xt], { transB: 1 }),
+      );
+      return reshape(g, stackLast(g, parts), wShape);
     }
     case 'conv': {
       // dW[m, c, i, j] = sum_{n,u,v} gy[n, m, u, v] xpad[n, c, s u + d i, s v + d j]: a Conv over
@@ -431,6 +504,24 @@ export function convWeightGradient(
 
 // ---------------------------------------------------------------------------------------------
 // dX formulations
+
+const flippedKernels = new WeakMap<Graph, Map<string, string>>();
+
+/** Remembers that `flipped` is `weight` [m, c, kh, kw] with its channels swapped and its taps reversed. */
+function recordFlippedKernel(g: Graph, flipped: string, weight: string): void {
+  let kernels = flippedKernels.get(g);
+  if (!kernels) flippedKernels.set(g, (kernels = new Map()));
+  kernels.set(flipped, weight);
+}
+
+/**
+ * The weight [m, c, kh, kw] a 'flipped-conv' dX kernel [c, m, kh, kw] was made from (one group),
+ * or undefined. The NCHWc lowering (../nchwc.ts) reorders that weight straight into its blocked
+ * layout instead of transposing and flipping it first.
+ */
+export function flippedKernelSource(g: Graph, kernel: string): string | undefined {
+  return flippedKernels.get(g)?.get(kernel);
+}
 
 /** dX [n, c, h, w] of y = conv(x, w) given w and gy. */
 export function convInputGradient(
@@ -481,6 +572,7 @@ export function convInputGradient(
           g.ints(flipAxes.map(() => -1)),
         ]);
       }
+      if (group === 1) recordFlippedKernel(g, wf, w);
       // Pads (k-1)d - p; a negative one (padding wider than the kernel) crops gy instead.
       const begin = [(kh - 1) * dh - pt, (kw - 1) * dw - pl];
       const end = [(kh - 1) * dh - pb, (kw - 1) * dw - pr];
