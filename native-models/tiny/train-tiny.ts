@@ -38,6 +38,12 @@ import {
   writeControlNet,
 } from './controlnet-stage.js';
 import { existsSync } from 'node:fs';
+import { StableDiffusion } from '../pipelines/stable-diffusion.js';
+import { Runtime } from '../runtime/session.js';
+import { REQUEST_DEFAULTS } from '../msp/request.js';
+import { encodePng } from '../image/png.js';
+import { evaluateTinyModel, imageGrid } from './evaluate.js';
+import { runSegmentationStage } from './segmentation-stage.js';
 import {
   clipInferenceModels,
   clipParameterCounts,
@@ -306,6 +312,52 @@ STAGES.controlnet = async (o) => {
   await mergeMetrics(o.out, { controlnet_steps: result.step });
   log(
     `controlnet: ${result.step} steps, last loss ${result.lastLoss.toFixed(4)}, ${((performance.now() - started) / 60000).toFixed(1)} min this run`,
+  );
+};
+
+/** The class-segmentation U-Net: the judge of the figures below, and the base of a cast's SAL model. */
+STAGES.segmentation = async (o) => {
+  const log = (line: string) => process.stdout.write(line + '\n');
+  await mergeMetrics(o.out, await runSegmentationStage({ ...o, log }));
+};
+
+/**
+ * The judge's figures for the whole folder (needs every other stage): writes them to metrics.json
+ * and the sample grid to docs/tiny-model-samples.png. `--steps` here is the sampling step count.
+ */
+STAGES.evaluate = async (o) => {
+  const log = (line: string) => process.stdout.write(line + '\n');
+  const sd = await StableDiffusion.load(o.out, new Runtime());
+  const settings = {
+    steps: o.steps ?? REQUEST_DEFAULTS.steps,
+    guidanceScale: REQUEST_DEFAULTS.guidanceScale,
+    scaffolding: REQUEST_DEFAULTS.scaffoldingSteps,
+  };
+  const counts = { t2i: 200, pose: 50, msp: 30 };
+  log(
+    `evaluate: ${settings.steps} DDIM steps, guidance ${settings.guidanceScale}; ${JSON.stringify(counts)}`,
+  );
+  const result = await evaluateTinyModel({ sd, settings, counts, log });
+  const perClass = Object.entries(result.perClass)
+    .map(([c, v]) => `${c} ${v.found}/${v.images} (colour ${v.color})`)
+    .join(', ');
+  log(`evaluate per class: ${perClass}`);
+  await mergeMetrics(o.out, {
+    ...result.figures,
+    eval_steps: settings.steps,
+    eval_guidance: settings.guidanceScale,
+  });
+  const grid = imageGrid([
+    result.samples.t2i.slice(0, 8),
+    result.samples.t2i.slice(8, 13),
+    result.samples.poseControl,
+    result.samples.pose,
+    [...result.samples.msp.slice(0, 4), ...result.samples.baseline.slice(0, 4)],
+  ]);
+  await mkdir(join(REPO, 'docs'), { recursive: true });
+  await writeFileAtomic(join(REPO, 'docs', 'tiny-model-samples.png'), await encodePng(grid));
+  log(
+    `evaluate: ${JSON.stringify(result.figures)} in ${(result.seconds / 60).toFixed(1)} min; grid in docs/tiny-model-samples.png`,
   );
 };
 
