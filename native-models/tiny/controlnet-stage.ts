@@ -23,7 +23,7 @@ import { fromFloat16 } from '../onnx/dtype.js';
 import { tensorDataOf } from '../onnx/graph.js';
 import { controlNet, unetConfig, type UnetArchitecture } from '../models/unet.js';
 import { TrainStep } from '../training/train-step.js';
-import { Trainer, bakeParameters, type TrainProgress } from '../training/trainer.js';
+import { Trainer, bakeParameters } from '../training/trainer.js';
 import { AdamW, cosineWithWarmup, type ParameterTensor } from '../training/optimizers.js';
 import type { Rng } from '../tensor/random.js';
 import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
@@ -34,6 +34,8 @@ import {
   LATENT_SIDE,
   LatentBatches,
   TINY_UNET,
+  weightedNoiseLoss,
+  type UnetTrainingOptions,
   latentDataset,
   unetInferenceModel,
 } from './unet-stage.js';
@@ -113,26 +115,12 @@ export function controlNetTrainingGraph(
   };
   residuals.down.forEach((r, i) => (bind[`down_block_${i}_additional_residual`] = r));
   const { outputs } = importInto(g, frozen, { bind, prefix: 'unet' });
-  const diff = g.op1('Sub', [outputs.out_sample, noise]);
-  const loss = g.op1('ReduceMean', [g.op1('Mul', [g.op1('Mul', [diff, diff]), weight])], { keepdims: 0 });
-  return { m, loss };
+  return { m, loss: weightedNoiseLoss(g, outputs.out_sample, noise, weight) };
 }
 
-export interface ControlNetTrainingOptions {
-  modelDir: string;
+export interface ControlNetTrainingOptions extends UnetTrainingOptions {
+  /** The trained UNet: frozen inside the training graph, and the ControlNet's starting point. */
   unetWeights: readonly ParameterTensor[];
-  steps: number;
-  batch?: number;
-  lr?: number;
-  datasetSize?: number;
-  seed?: number;
-  architecture?: UnetArchitecture;
-  checkpointDir?: string;
-  checkpointEvery?: number;
-  resume?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (p: TrainProgress) => void;
-  log?: (line: string) => void;
 }
 
 export async function trainControlNet(o: ControlNetTrainingOptions): Promise<{
@@ -145,7 +133,7 @@ export async function trainControlNet(o: ControlNetTrainingOptions): Promise<{
   const lr = o.lr ?? 5e-4;
   const data = await latentDataset({
     modelDir: o.modelDir,
-    count: o.datasetSize ?? 8000,
+    count: o.datasetSize ?? 4000,
     seed: o.seed ?? 515_151,
     scenes: { name: 'pose', sample: poseScene },
     withControl: true,

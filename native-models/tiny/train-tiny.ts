@@ -333,7 +333,7 @@ STAGES.evaluate = async (o) => {
     guidanceScale: REQUEST_DEFAULTS.guidanceScale,
     scaffolding: REQUEST_DEFAULTS.scaffoldingSteps,
   };
-  const counts = { t2i: 200, pose: 50, msp: 30 };
+  const counts = { t2i: 200, pose: 50, msp: 20 };
   log(
     `evaluate: ${settings.steps} DDIM steps, guidance ${settings.guidanceScale}; ${JSON.stringify(counts)}`,
   );

@@ -18,6 +18,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ModelBuilder } from '../onnx/layers.js';
+import type { Graph } from '../onnx/graph.js';
 import { unet, unetConfig, unetResidualShapes, type UnetArchitecture } from '../models/unet.js';
 import { TrainStep } from '../training/train-step.js';
 import { Trainer, bakeParameters, type DataLoader, type TrainProgress } from '../training/trainer.js';
@@ -207,9 +208,13 @@ export function unetTrainingGraph(a: UnetArchitecture, batch: number, L: number,
   const noise = g.input('noise', [batch, C, LATENT_SIDE, LATENT_SIDE]);
   const weight = g.input('loss_weight', [batch, 1, 1, 1]);
   const pred = unet(m, a, { sample, timestep, context });
-  const diff = g.op1('Sub', [pred, noise]);
-  const loss = g.op1('ReduceMean', [g.op1('Mul', [g.op1('Mul', [diff, diff]), weight])], { keepdims: 0 });
-  return { m, loss };
+  return { m, loss: weightedNoiseLoss(g, pred, noise, weight) };
+}
+
+/** mean(loss_weight * (prediction - noise)^2): the noise loss with per-sample (min-SNR) weights. */
+export function weightedNoiseLoss(g: Graph, prediction: string, noise: string, weight: string): string {
+  const diff = g.op1('Sub', [prediction, noise]);
+  return g.op1('ReduceMean', [g.op1('Mul', [g.op1('Mul', [diff, diff]), weight])], { keepdims: 0 });
 }
 
 /** Noisy latents, timesteps, text contexts and targets from the cached dataset. */
