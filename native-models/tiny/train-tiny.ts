@@ -38,6 +38,7 @@ import {
   writeControlNet,
 } from './controlnet-stage.js';
 import { existsSync } from 'node:fs';
+import { modelIndex } from '../models/random-model.js';
 import { StableDiffusion } from '../pipelines/stable-diffusion.js';
 import { Runtime } from '../runtime/session.js';
 import { REQUEST_DEFAULTS } from '../msp/request.js';
@@ -88,24 +89,12 @@ async function mergeMetrics(dir: string, figures: Record<string, number>): Promi
   await writeFileAtomic(path, JSON.stringify({ ...current, ...figures }, null, 2) + '\n');
 }
 
-/** model_index.json naming the components present in the folder (diffusers OnnxStableDiffusionPipeline). */
+/** model_index.json naming the components present in the folder (ControlNet once its stage ran). */
 async function writeModelIndex(dir: string): Promise<void> {
-  const index: Record<string, unknown> = {
-    _class_name: 'OnnxStableDiffusionPipeline',
-    _diffusers_version: '0.30.0',
-    _msp_note: 'MSP Studio tiny-world model, trained by npm run train:tiny (see MODEL_CARD.md)',
-    scheduler: ['diffusers', 'DDIMScheduler'],
-    text_encoder: ['diffusers', 'OnnxRuntimeModel'],
-    tokenizer: ['transformers', 'CLIPTokenizer'],
-    unet: ['diffusers', 'OnnxRuntimeModel'],
-    vae_decoder: ['diffusers', 'OnnxRuntimeModel'],
-    vae_encoder: ['diffusers', 'OnnxRuntimeModel'],
-    feature_extractor: [null, null],
-    safety_checker: [null, null],
-  };
-  for (const part of ['controlnet', 'unet_controlnet']) {
-    if (existsSync(join(dir, part, 'model.onnx'))) index[part] = ['diffusers', 'OnnxRuntimeModel'];
-  }
+  const index = modelIndex(existsSync(join(dir, 'controlnet', 'model.onnx')), {
+    note: 'MSP Studio tiny-world model, trained by npm run train:tiny (see MODEL_CARD.md)',
+    scheduler: 'DDIMScheduler',
+  });
   await writeFileAtomic(join(dir, 'model_index.json'), JSON.stringify(index, null, 2) + '\n');
 }
 
