@@ -16,7 +16,7 @@ import { basename, dirname, extname, join, resolve } from 'node:path';
 import { createProgress, UsageError } from './terminal.js';
 import { createRandomModel } from '../models/random-model.js';
 import { loadModelFolder, ModelFolderError } from '../models/model-folder.js';
-import { defaultModelDir, EMBEDDED_MODEL_HINT } from '../models/default-model.js';
+import { defaultModelDir, EMBEDDED_MODEL_HINT, embeddedModelDir } from '../models/default-model.js';
 import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
 import { EXECUTION_PROVIDER_CHOICES, Runtime, type ExecutionProviderChoice } from '../runtime/session.js';
 import { StableDiffusion } from '../pipelines/stable-diffusion.js';
@@ -305,8 +305,9 @@ const COMMANDS: Record<string, Command> = {
     },
     async run(values) {
       const started = performance.now();
-      const modelDir = typeof values.model === 'string' ? values.model : defaultModelDir();
-      if (!modelDir) throw new UsageError(EMBEDDED_MODEL_HINT);
+      // the shipped tiny model, even while it is not the app's automatic default (no model_index.json)
+      const modelDir =
+        typeof values.model === 'string' ? values.model : (defaultModelDir() ?? embeddedModelDir());
       const out = resolve(typeof values.out === 'string' ? values.out : 'msp-demo');
       const settings: StorySettings = {
         steps:

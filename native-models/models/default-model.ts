@@ -21,9 +21,14 @@ function repositoryRoot(): string {
   return join(here, up);
 }
 
+/** The shipped tiny model folder (whether or not it is complete). */
+export function embeddedModelDir(): string {
+  return join(repositoryRoot(), EMBEDDED_MODEL_RELATIVE);
+}
+
 /** The model folder to use when the user gives none, or undefined when there is none. */
 export function defaultModelDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (env.MSP_MODEL_DIR) return env.MSP_MODEL_DIR;
-  const embedded = join(repositoryRoot(), EMBEDDED_MODEL_RELATIVE);
+  const embedded = embeddedModelDir();
   return existsSync(join(embedded, 'model_index.json')) ? embedded : undefined;
 }
