@@ -4,6 +4,7 @@
  *   msp inspect <model-dir> [--json]
  *   msp tokenize (--model <dir> | --tokenizer <dir>) "text" [--json]
  *   msp create-random-model <dir> [--seed N]
+ *   msp train-cast <cast.json> [--model <dir>] [--out <dir>] [--steps N] [--resume]
  *   msp generate [--model <dir>] --prompt "..." [--negative "..."] [--steps N] [--scheduler S]
  *                [--guidance X] [--seed N] [--width W --height H] [--init-image F --strength X] [--out file.png]
  *
@@ -35,6 +36,8 @@ import { encodeRenderPng, prepareScene, renderBaselines } from '../pipelines/ren
 import { generateComposite } from '../pipelines/msp.js';
 import { DEFAULT_STORY_SETTINGS, DEMO_STORY, renderStory, type StorySettings } from '../tiny/story.js';
 import { encodePng } from '../image/png.js';
+import { readCastFile } from '../personalize/cast-file.js';
+import { trainCast, type CastTrainingPhase } from '../personalize/cast-training.js';
 
 interface Command {
   summary: string;
@@ -289,6 +292,94 @@ const COMMANDS: Record<string, Command> = {
     },
   },
 
+  'train-cast': {
+    summary: 'teach a model a cast of subjects (joint DreamBooth) and write the cast model folder',
+    usage:
+      'msp train-cast <cast.json> [--model <dir>] [--out <dir>] [--steps N] [--batch N] [--method full|lora] [--class-images N] [--segmentation-steps N] [--resume] [--json]',
+    options: {
+      ...common,
+      ...runtimeOptions,
+      model: { type: 'string' },
+      out: { type: 'string' },
+      steps: { type: 'string' },
+      batch: { type: 'string' },
+      method: { type: 'string' },
+      'class-images': { type: 'string' },
+      'segmentation-steps': { type: 'string' },
+      resume: { type: 'boolean' },
+      json: { type: 'boolean' },
+      quiet: { type: 'boolean' },
+    },
+    async run(values, positionals) {
+      const castFile = onePositional(positionals, 'cast.json');
+      const modelDir = typeof values.model === 'string' ? values.model : defaultModelDir();
+      if (!modelDir) throw new UsageError(`--model is required: ${EMBEDDED_MODEL_HINT}`);
+      const method = values.method;
+      if (method !== undefined && method !== 'full' && method !== 'lora')
+        throw new UsageError(`--method must be full or lora, got "${String(method)}"`);
+      const cast = await readCastFile(castFile);
+      const outDir = resolve(
+        typeof values.out === 'string'
+          ? values.out
+          : join(dirname(resolve(castFile)), `${slug(cast.name)}-model`),
+      );
+      const int = (key: string, min: number) =>
+        values[key] === undefined ? undefined : intOption(values[key] as string, `--${key}`, min);
+      const quiet = values.quiet === true || values.json === true;
+      const bars = new Map<string, ReturnType<typeof createProgress>>();
+      const labels: Record<CastTrainingPhase, string> = {
+        prepare: 'preparing',
+        'class-images': 'class images',
+        encode: 'encoding',
+        unet: 'training the UNet',
+        segmentation: 'training the segmentation model',
+        export: 'writing',
+      };
+      const controller = new AbortController();
+      const onSigint = () => controller.abort();
+      process.once('SIGINT', onSigint);
+      const result = await trainCast({
+        baseModelDir: modelDir,
+        cast,
+        outDir,
+        ...stripUndefined({
+          steps: int('steps', 1),
+          batch: int('batch', 1),
+          classImages: int('class-images', 0),
+          segmentationSteps: int('segmentation-steps', 0),
+          method,
+        }),
+        resume: values.resume === true,
+        signal: controller.signal,
+        onProgress: (p) => {
+          let bar = bars.get(p.phase);
+          if (!bar) {
+            bar = createProgress(labels[p.phase], { quiet });
+            bars.set(p.phase, bar);
+          }
+          bar.update(p.step, p.totalSteps, p.loss !== undefined ? `loss ${p.loss.toFixed(4)}` : undefined);
+          if (p.step === p.totalSteps) bar.done();
+        },
+        ...(quiet ? {} : { log: (line: string) => process.stderr.write(`${line}\n`) }),
+      }).finally(() => process.off('SIGINT', onSigint));
+      if (result.stoppedBy === 'cancelled') {
+        process.stderr.write(
+          `msp train-cast: cancelled at step ${result.unetSteps}; run again with --resume to continue\n`,
+        );
+        process.exitCode = 1;
+        return;
+      }
+      if (values.json) {
+        process.stdout.write(
+          JSON.stringify({ out: result.outDir, seconds: result.seconds, ...result.manifest }) + '\n',
+        );
+      } else {
+        process.stdout.write(
+          `wrote ${result.outDir} (${result.manifest.subjects.map((s) => `"${s.prompt}"`).join(', ')}; ${result.unetSteps} steps, ${result.seconds.toFixed(0)}s)\n`,
+        );
+      }
+    },
+  },
   demo: {
     summary:
       'the end-to-end demo: a three-panel story through the MSP pipeline on the embedded tiny model, and a one-page PNG',
@@ -305,7 +396,7 @@ const COMMANDS: Record<string, Command> = {
     },
     async run(values) {
       const started = performance.now();
-      // the shipped tiny model, even while it is not the app's automatic default (no model_index.json)
+      // the shipped tiny model folder, even where its model_index.json is missing (it is optional)
       const modelDir =
         typeof values.model === 'string' ? values.model : (defaultModelDir() ?? embeddedModelDir());
       const out = resolve(typeof values.out === 'string' ? values.out : 'msp-demo');
@@ -467,6 +558,16 @@ function makeRuntime(values: Record<string, string | boolean | undefined>): Runt
   return new Runtime({ executionProvider: provider, ...(threads ? { intraOpNumThreads: threads } : {}) });
 }
 
+/** A folder-name form of a cast name: 'Harbour story' -> 'harbour-story'. */
+function slug(name: string): string {
+  return (
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '') || 'cast'
+  );
+}
+
 function onePositional(positionals: string[], name: string): string {
   if (positionals.length === 0) throw new UsageError(`missing <${name}>`);
   if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
@@ -541,7 +642,14 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (
       err instanceof GenerationOptionsError ||
-      ['SceneError', 'SegmentMapError', 'RequestError', 'OpenPoseFormatError'].includes(err.name)
+      [
+        'SceneError',
+        'SegmentMapError',
+        'RequestError',
+        'OpenPoseFormatError',
+        'CastError',
+        'AugmentError',
+      ].includes(err.name)
     ) {
       process.stderr.write(`msp ${verb}: ${err.message}\n`);
       return 2;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { Graph, GraphError, float } from './graph.js';
 import { decodeModel } from './proto.js';
+import { importModel } from './import.js';
 import { AttributeType } from './proto-types.js';
 import { float16BitsToFloat32, float32ToFloat16Bits } from './dtype.js';
 
@@ -132,6 +133,14 @@ describe('Graph', () => {
     const a = (await run(full, feeds)).y.data as Float32Array;
     const b = (await run(half, feeds)).y.data as Float32Array;
     for (let i = 0; i < a.length; i++) expect(Math.abs(a[i] - b[i])).toBeLessThan(2e-3);
+
+    // and back: float32 initializers under the original names, the casts gone, the same outputs
+    const restored = importModel(decodeModel(half.toBytes()));
+    expect(restored.restoreFloat32Weights()).toBe(1);
+    expect(restored.nodes.filter((n) => n.opType === 'Cast')).toEqual([]);
+    expect(restored.initializers.get('w')?.dtype).toBe('float32');
+    const c = (await run(restored, feeds)).y.data as Float32Array;
+    for (let i = 0; i < a.length; i++) expect(c[i]).toBeCloseTo(b[i], 6);
   });
 
   it('writes INT, FLOAT, INTS, FLOATS and STRING attributes with the right types', () => {

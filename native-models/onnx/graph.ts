@@ -21,6 +21,7 @@ import {
   DTYPE_CODE,
   dtypeFromCode,
   float32ToFloat16Bits,
+  fromFloat16,
   numel,
   toFloat16,
 } from './dtype.js';
@@ -402,6 +403,37 @@ export class Graph {
     }
     this.nodes.unshift(...casts);
     return saved;
+  }
+
+  /**
+   * The inverse of {@link storeWeightsAsFloat16}: every float16 initializer `X__fp16` whose only
+   * use is a Cast to float32 named `X` becomes the float32 initializer `X` again (the Cast goes), so
+   * the weights can be trained, merged or read by name. Returns how many weights it restored.
+   */
+  restoreFloat32Weights(): number {
+    const uses = new Map<string, number>();
+    for (const node of this.nodes) for (const i of node.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
+    const removed = new Set<GraphNode>();
+    for (const node of this.nodes) {
+      if (node.opType !== 'Cast' || node.attrs.to !== 1 || node.inputs.length !== 1) continue;
+      const half = this.initializers.get(node.inputs[0]);
+      if (!half || half.dtype !== 'float16' || uses.get(half.name) !== 1) continue;
+      const name = node.outputs[0];
+      if (this.initializers.has(name)) continue;
+      this.initializers.delete(half.name);
+      this.meta.delete(half.name);
+      this.initializers.set(name, {
+        name,
+        data: fromFloat16(half.data as Uint16Array),
+        shape: half.shape,
+        dtype: 'float32',
+      });
+      this.meta.set(name, { shape: [...half.shape], dtype: 'float32' });
+      removed.add(node);
+    }
+    if (removed.size > 0)
+      this.nodes.splice(0, this.nodes.length, ...this.nodes.filter((n) => !removed.has(n)));
+    return removed.size;
   }
 
   /** The graph as an ONNX ModelProto (opset OPSET, IR version 10). */

@@ -41,7 +41,7 @@
  * const judge = await SegmentationJudge.load(join(out, 'segmentation'));
  * const figures = await evaluateSegmentation(judge);
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ModelBuilder } from '../onnx/layers.js';
@@ -272,7 +272,7 @@ function halfAndBack(x: Float32Array, size: number): void {
 }
 
 /** Mirrors a CHW picture and its label map left to right, in place. */
-function flipHorizontally(pixels: Float32Array, labels: Uint8Array, size: number): void {
+export function flipHorizontally(pixels: Float32Array, labels: Uint8Array, size: number): void {
   const rows = pixels.length / size;
   for (let r = 0; r < rows; r++) pixels.subarray(r * size, (r + 1) * size).reverse();
   for (let y = 0; y < size; y++) labels.subarray(y * size, (y + 1) * size).reverse();
@@ -393,6 +393,11 @@ export interface SegmentationTrainingOptions {
   deepSupervision?: number;
   /** Loss weight per class (default {@link worldClassWeights}). */
   classWeights?: Float32Array;
+  /**
+   * Start from these weights where name and size match (fine-tuning, e.g. a cast's model from the
+   * world model: the encoder and decoder carry over, a head for other classes starts fresh).
+   */
+  initialWeights?: readonly ParameterTensor[];
   seed?: number;
   checkpointDir?: string;
   checkpointEvery?: number;
@@ -415,6 +420,13 @@ export async function trainSegmentation(
   const { m, loss } = segmentationTrainingGraph(a, batch, size, {
     ...(o.deepSupervision !== undefined ? { deepSupervision: o.deepSupervision } : {}),
   });
+  if (o.initialWeights) {
+    const byName = new Map(o.initialWeights.map((p) => [p.name, p.data]));
+    for (const [name, value] of m.values) {
+      const w = byName.get(name);
+      if (w && w.length === value.length) value.set(w);
+    }
+  }
   const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values });
   const trainer = await Trainer.create(
     {
@@ -498,6 +510,49 @@ export async function writeSegmentation(
       num_classes: a.classes.length,
     }),
   );
+}
+
+/**
+ * The architecture of a segmentation folder written by {@link writeSegmentation} (config.json +
+ * classes.json), or undefined when the folder holds another kind of model (it can still serve as a
+ * judge or for SAL, but not be fine-tuned here).
+ */
+export async function readSegmentationArchitecture(
+  dir: string,
+): Promise<SegmentationArchitecture | undefined> {
+  let config: Record<string, unknown>;
+  let classes: unknown;
+  try {
+    config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    classes = (JSON.parse(await readFile(join(dir, 'classes.json'), 'utf8')) as { classes?: unknown })
+      .classes;
+  } catch {
+    return undefined;
+  }
+  const four = (v: unknown): v is [number, number, number, number] =>
+    Array.isArray(v) && v.length === 4 && v.every((x) => Number.isInteger(x) && x > 0);
+  const positive = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
+  if (
+    config._class_name !== 'MspTinySegmentationUnet' ||
+    !positive(config.image_size) ||
+    !positive(config.stem_channels) ||
+    !positive(config.norm_num_groups) ||
+    !four(config.stage_channels) ||
+    !four(config.stage_blocks) ||
+    !four(config.decoder_channels) ||
+    !Array.isArray(classes) ||
+    !classes.every((c) => typeof c === 'string')
+  )
+    return undefined;
+  return {
+    imageSize: config.image_size,
+    stemChannels: config.stem_channels,
+    stageChannels: config.stage_channels,
+    stageBlocks: config.stage_blocks,
+    decoderChannels: config.decoder_channels,
+    normGroups: config.norm_num_groups,
+    classes: classes as string[],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
