@@ -1,5 +1,6 @@
 /**
- * `npm run train:tiny -- --stage <name> [--resume] [--steps N] [--batch N] [--out DIR] [--work DIR]`:
+ * `npm run train:tiny -- --stage <name> [--resume] [--steps N] [--batch N] [--out DIR] [--work DIR]`
+ * (evaluate also takes `--guidance X` and `--sweep`, a quick run that writes nothing):
  * the recipes of the embedded tiny models, one stage at a time, with checkpoints in the work
  * folder so a stage can run in the background and continue in a later session.
  *
@@ -104,6 +105,10 @@ type Stage = (o: {
   resume: boolean;
   out: string;
   work: string;
+  /** evaluate: classifier-free guidance scale (default the studio's). */
+  guidance?: number;
+  /** evaluate: a quarter of the counts, printed only (metrics.json and the grid stay as they are). */
+  sweep?: boolean;
 }) => Promise<void>;
 
 const STAGES: Record<string, Stage> = {
@@ -319,10 +324,10 @@ STAGES.evaluate = async (o) => {
   const sd = await StableDiffusion.load(o.out, new Runtime());
   const settings = {
     steps: o.steps ?? REQUEST_DEFAULTS.steps,
-    guidanceScale: REQUEST_DEFAULTS.guidanceScale,
+    guidanceScale: o.guidance ?? REQUEST_DEFAULTS.guidanceScale,
     scaffolding: REQUEST_DEFAULTS.scaffoldingSteps,
   };
-  const counts = { t2i: 200, pose: 50, msp: 20 };
+  const counts = o.sweep ? { t2i: 52, pose: 12, msp: 5 } : { t2i: 200, pose: 50, msp: 20 };
   log(
     `evaluate: ${settings.steps} DDIM steps, guidance ${settings.guidanceScale}; ${JSON.stringify(counts)}`,
   );
@@ -331,6 +336,12 @@ STAGES.evaluate = async (o) => {
     .map(([c, v]) => `${c} ${v.found}/${v.images} (colour ${v.color})`)
     .join(', ');
   log(`evaluate per class: ${perClass}`);
+  if (o.sweep) {
+    log(
+      `evaluate (sweep, nothing written): ${JSON.stringify(result.figures)} in ${(result.seconds / 60).toFixed(1)} min`,
+    );
+    return;
+  }
   await mergeMetrics(o.out, {
     ...result.figures,
     eval_steps: settings.steps,
@@ -359,6 +370,8 @@ async function main(): Promise<number> {
       batch: { type: 'string' },
       out: { type: 'string' },
       work: { type: 'string' },
+      guidance: { type: 'string' },
+      sweep: { type: 'boolean' },
     },
   });
   const stage = values.stage;
@@ -374,6 +387,8 @@ async function main(): Promise<number> {
     ...(values.steps ? { steps: Number(values.steps) } : {}),
     ...(values.batch ? { batch: Number(values.batch) } : {}),
     resume: values.resume === true,
+    ...(values.guidance ? { guidance: Number(values.guidance) } : {}),
+    sweep: values.sweep === true,
     out,
     work,
   });
