@@ -28,7 +28,8 @@ describe('browser mode server', () => {
     const rendererDir = join(dir, 'renderer');
     await mkdir(rendererDir);
     await writeFile(join(rendererDir, 'index.html'), '<!doctype html><title>MSP Studio test page</title>');
-    server = await startBrowserServer({ dataDir: join(dir, 'data'), rendererDir });
+    // renders use the default model: the embedded tiny model, whatever MSP_MODEL_DIR the shell has
+    server = await startBrowserServer({ dataDir: join(dir, 'data'), rendererDir, service: { env: {} } });
     api = createStudioClient(
       createBrowserTransport({
         baseUrl: server.origin,
@@ -212,8 +213,9 @@ describe('browser mode server', () => {
     const history = await api.renders.list({ panelId: panel.id });
     expect(history.map((r) => r.id)).toEqual([done.render.id]);
     const info = await api.models.getInfo();
-    expect(info.source).toBe('random');
-    expect(info.note).toMatch(/random-weight/);
+    expect(info).toMatchObject({ name: 'tiny-sd', source: 'embedded', hasControlNet: true });
+    expect(info.sizes.defaultImageSize).toBe(128);
+    expect(info.note).toMatch(/embedded tiny model/);
   });
 
   it('fails a render whose segment map has a color no region claims, with a message naming it', async () => {

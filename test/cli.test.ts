@@ -154,11 +154,32 @@ describe('msp', () => {
     expect(await readdir(out)).toEqual([]);
   });
 
-  it('generate without --model says which folder to give', async () => {
-    const r = await msp('generate', '--prompt', 'x');
-    if (r.code === 2)
-      expect(r.stderr).toMatch(/--model is required: no embedded tiny model is installed yet/);
-    else expect(r.code).toBe(0); // once the embedded tiny model ships
+  it('generate without --model uses the embedded tiny model at its own size', async () => {
+    const png = join(await makeTempDir(), 'car.png');
+    const saved = process.env.MSP_MODEL_DIR;
+    delete process.env.MSP_MODEL_DIR; // the default model, whatever the shell has
+    try {
+      const r = await msp(
+        'generate',
+        '--prompt',
+        'a red car on a street',
+        '--steps',
+        '2',
+        '--seed',
+        '3',
+        '--out',
+        png,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^wrote .*car\.png \(seed 3, /);
+    } finally {
+      if (saved !== undefined) process.env.MSP_MODEL_DIR = saved;
+    }
+    const bytes = await readFile(png);
+    expect([bytes.readUInt32BE(16), bytes.readUInt32BE(20)]).toEqual([128, 128]); // IHDR width, height
+    expect(readPngText(bytes).parameters).toContain(
+      'Steps: 2, Sampler: ddim, CFG scale: 7.5, Seed: 3, Size: 128x128, Model: tiny-sd',
+    );
   });
 
   it('create-random-model writes a valid folder through the built bin/msp.js', async () => {

@@ -83,7 +83,7 @@ export class RenderEngine {
           ? `The model from MSP_MODEL_DIR (${dir}).`
           : source === 'folder'
             ? `The model folder you imported (${dir}).`
-            : 'The embedded tiny model.';
+            : `The embedded tiny model (${dir}), trained on the project's procedural world: see its MODEL_CARD.md.`;
     const info: ModelInfo = {
       name: sd.name,
       source,

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 export const EMBEDDED_MODEL_RELATIVE = 'native-models/weights/tiny-sd';
 
 export const EMBEDDED_MODEL_HINT =
-  'no embedded tiny model is installed yet (it will live in native-models/weights/tiny-sd). ' +
+  'the embedded tiny model is missing (native-models/weights/tiny-sd has no model_index.json). ' +
   'Give a model folder: a Stable Diffusion 1.5 ONNX export, or a random test model made with ' +
   '"msp create-random-model ./tiny-random" and then "--model ./tiny-random".';
 
@@ -21,9 +21,18 @@ function repositoryRoot(): string {
   return join(here, up);
 }
 
+/**
+ * The unpacked twin of a path inside a packaged app's `app.asar`: the weights are unpacked
+ * (build/electron-builder.yml) because onnxruntime opens them by plain file path, which cannot
+ * read inside the archive. Other paths are returned as they are.
+ */
+export function unpackedPath(path: string): string {
+  return path.replace(/([\\/])app\.asar(?=[\\/]|$)/, '$1app.asar.unpacked');
+}
+
 /** The shipped tiny model folder (whether or not it is complete). */
 export function embeddedModelDir(): string {
-  return join(repositoryRoot(), EMBEDDED_MODEL_RELATIVE);
+  return unpackedPath(join(repositoryRoot(), EMBEDDED_MODEL_RELATIVE));
 }
 
 /** The model folder to use when the user gives none, or undefined when there is none. */

@@ -50,7 +50,8 @@ export async function startE2eStudio(buildName: string): Promise<E2eStudio> {
     process.env.NODE_ENV = nodeEnv;
   }
   const dataDir = await mkdtemp(join(tmpdir(), 'msp-e2e-'));
-  const server = await startBrowserServer({ dataDir, port: 0, rendererDir });
+  // the default model is the embedded tiny model, whatever MSP_MODEL_DIR the shell has
+  const server = await startBrowserServer({ dataDir, port: 0, rendererDir, service: { env: {} } });
   const api = createStudioClient(createBrowserTransport({ baseUrl: server.origin, token: server.token }));
   const browser = await chromium.launch({
     executablePath: CHROMIUM,

@@ -1,9 +1,10 @@
 /**
  * End to end through a real browser: comic pages and model folders. A story gets three panels rendered
- * on the random-weight test model (64x64, through the API, as a quick way to have renders); then, in the
- * page, a 2x2 page is laid out by dragging panels from the strip into slots, lettered with a caption and
- * a balloon whose tail is dragged, and exported as PNG, PDF and CBZ, which are read back. Then model
- * folders: a bad folder is refused with the file at fault, a random model folder is imported and used.
+ * on the default model, the embedded tiny model (tiny-sd, 128x128; 4 steps through the API, as a quick
+ * way to have renders); then, in the page, a 2x2 page is laid out by dragging panels from the strip into
+ * slots, lettered with a caption and a balloon whose tail is dragged, and exported as PNG, PDF and CBZ,
+ * which are read back. Then model folders: a bad folder is refused with the file at fault, a random
+ * model folder is imported and used, and the embedded model is chosen again.
  *
  * Screenshots go to `.tmp/e2e/`. Skipped, with a message, where /usr/bin/chromium is missing.
  */
@@ -183,7 +184,8 @@ describe.skipIf(!hasChromium)(
         x: Math.round(slot.x + (x - crop.x) * scale),
         y: Math.round(slot.y + (y - crop.y) * scale),
       });
-      const [from, to] = [onPage(24, 24), onPage(40, 40)];
+      expect([render.info.width, render.info.height]).toEqual([128, 128]);
+      const [from, to] = [onPage(56, 56), onPage(72, 72)];
       const mean = (img: typeof page, x0: number, y0: number, x1: number, y1: number) => {
         const sum = [0, 0, 0];
         for (let y = y0; y < y1; y++)
@@ -191,7 +193,7 @@ describe.skipIf(!hasChromium)(
             for (let k = 0; k < 3; k++) sum[k] += img.data[(y * img.info.width + x) * img.info.channels + k];
         return sum.map((v) => v / ((x1 - x0) * (y1 - y0)));
       };
-      const expected = mean(render, 24, 24, 40, 40);
+      const expected = mean(render, 56, 56, 72, 72);
       const actual = mean(page, from.x, from.y, to.x, to.y);
       for (let k = 0; k < 3; k++) expect(Math.abs(actual[k] - expected[k])).toBeLessThan(6);
 
@@ -219,8 +221,8 @@ describe.skipIf(!hasChromium)(
       await studio.go('Library');
       const { models } = studio;
       await models.section.scrollIntoViewIfNeeded();
-      await expect.poll(() => models.names()).toEqual(['tiny-random']);
-      expect(await models.inUse()).toBe('tiny-random');
+      await expect.poll(() => models.names()).toEqual(['tiny-sd']);
+      expect(await models.inUse()).toBe('tiny-sd');
 
       const bad = join(e2e.dataDir, 'not-a-model');
       await mkdir(bad);
@@ -229,11 +231,11 @@ describe.skipIf(!hasChromium)(
       expect(await models.message()).toBe(
         'The folder is not a model MSP Studio can use: scheduler/scheduler_config.json: is missing',
       );
-      expect(await models.names()).toEqual(['tiny-random']);
+      expect(await models.names()).toEqual(['tiny-sd']);
 
       const good = await createRandomModel(join(e2e.dataDir, 'my-comic-model'));
       await models.importFolder(good);
-      await expect.poll(() => models.names()).toEqual(['tiny-random', 'my-comic-model']);
+      await expect.poll(() => models.names()).toEqual(['tiny-sd', 'my-comic-model']);
       expect(await models.message()).toContain('Imported my-comic-model');
       await models.use('my-comic-model');
       await expect.poll(() => studio.modelBadge()).toContain('my-comic-model · CPU');
@@ -241,9 +243,9 @@ describe.skipIf(!hasChromium)(
       await studio.screenshot('10-models');
 
       // back to the default, and the imported entry removed (its files stay)
-      await models.use('tiny-random');
+      await models.use('tiny-sd');
       await models.remove('my-comic-model');
-      expect(await models.names()).toEqual(['tiny-random']);
+      expect(await models.names()).toEqual(['tiny-sd']);
       expect((await readFile(join(good, 'model_index.json'), 'utf8')).length).toBeGreaterThan(0);
       // the refusals above (an empty page, a bad model folder) are answered 400, which Chromium logs;
       // anything else is a real error

@@ -1,8 +1,8 @@
 /**
  * End to end through a real browser: the built renderer served by the browser-mode server (temp data
  * folder, random port, per-run token), driven with Playwright and Debian's Chromium through page
- * objects. The render uses the random-weight test model the backend creates on first use (64x64).
- * Screenshots of every main screen go to `.tmp/e2e/`.
+ * objects. Panels have the default model's size: the embedded tiny model (tiny-sd), 128x128, which the
+ * render uses (a few steps, to stay quick). Screenshots of every main screen go to `.tmp/e2e/`.
  *
  * Skipped, with a message, where /usr/bin/chromium is missing (`apt-get install -y chromium`).
  */
@@ -48,14 +48,17 @@ async function referencePng(): Promise<Buffer> {
   return Buffer.from(await encodePng({ width: size, height: size, data }));
 }
 
+/** A file the server stores (`/files/<hash>`), as bytes. */
+async function fileBytes(url: string, origin: string, token: string): Promise<Uint8Array> {
+  const response = await fetch(`${origin}${url}`, { headers: { authorization: `Bearer ${token}` } });
+  expect(response.status).toBe(200);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
 /** The stored segment map of a panel, decoded (RGBA), as the backend will read it. */
 async function segmentMapOf(api: StudioClient, panel: Panel, origin: string, token: string) {
   if (!panel.request.segmentMap) throw new Error('the panel has no segment map yet');
-  const response = await fetch(`${origin}${panel.request.segmentMap.url}`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  expect(response.status).toBe(200);
-  return decodeImageRgba(new Uint8Array(await response.arrayBuffer()));
+  return decodeImageRgba(await fileBytes(panel.request.segmentMap.url, origin, token));
 }
 
 function pixel(image: { width: number; data: Uint8Array }, x: number, y: number): string {
@@ -93,7 +96,13 @@ describe.skipIf(!hasChromium)(
         process.env.NODE_ENV = nodeEnv;
       }
       dataDir = await mkdtemp(join(tmpdir(), 'msp-e2e-'));
-      server = await startBrowserServer({ dataDir, port: 0, rendererDir: RENDERER_DIR });
+      // the default model is the embedded tiny model, whatever MSP_MODEL_DIR the shell has
+      server = await startBrowserServer({
+        dataDir,
+        port: 0,
+        rendererDir: RENDERER_DIR,
+        service: { env: {} },
+      });
       api = createStudioClient(createBrowserTransport({ baseUrl: server.origin, token: server.token }));
       browser = await chromium.launch({
         executablePath: CHROMIUM,
@@ -153,12 +162,12 @@ describe.skipIf(!hasChromium)(
       await studio.go('Storyboard');
       await studio.storyboard.addPanel();
       await studio.waitForModel();
-      expect(await studio.modelBadge()).toContain('tiny-random');
+      expect(await studio.modelBadge()).toContain('tiny-sd · CPU');
       await studio.storyboard.open(0);
       const { editor } = studio;
       await editor.waitUntilOpen();
       expect(await studio.place()).toBe('Panel');
-      await expect.poll(() => page.locator('.statusline').textContent()).toContain('64×64');
+      await expect.poll(() => page.locator('.statusline').textContent()).toContain('128×128');
 
       // Region 1: pick Mara from the cast, paint her with the brush
       await (await editor.castMember('Mara')).click();
@@ -166,9 +175,9 @@ describe.skipIf(!hasChromium)(
       await editor.pressKey('b');
       expect(await editor.activeTool()).toBe('Brush');
       await editor.drag([
-        { x: 12, y: 14 },
-        { x: 14, y: 30 },
-        { x: 16, y: 50 },
+        { x: 24, y: 28 },
+        { x: 28, y: 60 },
+        { x: 32, y: 100 },
       ]);
       await editor.setRegionPrompt(0, 'waving from the pier');
 
@@ -178,8 +187,8 @@ describe.skipIf(!hasChromium)(
       await editor.pressKey('r');
       expect(await editor.activeTool()).toBe('Rectangle');
       await editor.drag([
-        { x: 38, y: 20 },
-        { x: 58, y: 56 },
+        { x: 76, y: 40 },
+        { x: 116, y: 112 },
       ]);
       // rendering now is refused before anything is sent, with the reason next to the region at fault
       await editor.render();
@@ -204,25 +213,25 @@ describe.skipIf(!hasChromium)(
       const wrist = before.pose!.people[0].keypoints[4]!;
       await editor.drag([
         { x: wrist.x, y: wrist.y },
-        { x: wrist.x - 4, y: wrist.y - 16 },
+        { x: wrist.x - 8, y: wrist.y - 32 },
       ]);
       await editor.waitSaved();
       const saved = (await api.panels.get({ id: panelId })).request;
       const moved = saved.pose!.people[0].keypoints[4]!;
-      expect(moved.x).toBeCloseTo(wrist.x - 4, 0);
-      expect(moved.y).toBeCloseTo(wrist.y - 16, 0);
+      expect(moved.x).toBeCloseTo(wrist.x - 8, 0);
+      expect(moved.y).toBeCloseTo(wrist.y - 32, 0);
 
       // the request carries both regions, bound and prompted, and the map has exactly their colors
       expect(saved.regions.map((r) => r.prompt)).toEqual(['waving from the pier', 'a red lamp']);
       expect(saved.regions[0].subjectId).toBeTruthy();
       expect(saved.regions[1].subjectId ?? null).toBeNull();
       const map = await segmentMapOf(api, await api.panels.get({ id: panelId }), server.origin, server.token);
-      expect(map.width).toBe(64);
-      expect(pixel(map, 14, 30)).toBe(saved.regions[0].color);
-      expect(pixel(map, 48, 40)).toBe(saved.regions[1].color);
-      expect(pixel(map, 30, 5)).toBe('transparent');
+      expect([map.width, map.height]).toEqual([128, 128]);
+      expect(pixel(map, 28, 60)).toBe(saved.regions[0].color);
+      expect(pixel(map, 96, 80)).toBe(saved.regions[1].color);
+      expect(pixel(map, 60, 10)).toBe('transparent');
       const colors = new Set<string>();
-      for (let y = 0; y < 64; y++) for (let x = 0; x < 64; x++) colors.add(pixel(map, x, y));
+      for (let y = 0; y < 128; y++) for (let x = 0; x < 128; x++) colors.add(pixel(map, x, y));
       expect([...colors].sort()).toEqual(
         [saved.regions[0].color, saved.regions[1].color, 'transparent'].sort(),
       );
@@ -244,18 +253,24 @@ describe.skipIf(!hasChromium)(
       await expect.poll(() => editor.history.first().getAttribute('title')).toMatch(/^Seed \d+ · 8 steps/);
       await page.getByTestId('progress').waitFor({ state: 'detached' });
       await studio.screenshot('05-rendered');
+      // a 128x128 picture from the embedded model, through its ControlNet (the panel has a skeleton)
+      const [render] = (await api.panels.get({ id: (await panelIds())[0] })).renders;
+      expect(render.modelName).toBe('tiny-sd');
+      const image = await decodeImageRgba(await fileBytes(render.image.url, server.origin, server.token));
+      expect([image.width, image.height]).toEqual([128, 128]);
+      expect(render.request.pose).toBeTruthy();
     }, 180_000);
 
     it('zooms with the wheel, pans with Space-drag, and keeps the map untouched while doing so', async () => {
       const { editor } = studio;
       const panelId = (await panelIds())[0];
       const before = await editor.viewport();
-      const centre = await editor.toScreen({ x: 32, y: 32 });
+      const centre = await editor.toScreen({ x: 64, y: 64 });
       await page.mouse.move(centre.x, centre.y);
       await page.mouse.wheel(0, -300);
       await expect.poll(async () => (await editor.viewport()).zoom).toBeGreaterThan(before.zoom);
       // the point under the pointer stays put while zooming
-      const after = await editor.toScreen({ x: 32, y: 32 });
+      const after = await editor.toScreen({ x: 64, y: 64 });
       expect(Math.abs(after.x - centre.x)).toBeLessThan(2);
 
       await editor.selectTool('Brush');
@@ -263,13 +278,13 @@ describe.skipIf(!hasChromium)(
       const mapBefore = (await api.panels.get({ id: panelId })).request.segmentMap?.hash;
       await page.keyboard.down('Space');
       await editor.drag([
-        { x: 20, y: 20 },
-        { x: 30, y: 25 },
+        { x: 40, y: 40 },
+        { x: 60, y: 50 },
       ]);
       await page.keyboard.up('Space');
       const panned = await editor.viewport();
-      expect(Math.abs(panned.panX - (zoomed.panX + 10 * zoomed.zoom))).toBeLessThan(2);
-      expect(Math.abs(panned.panY - (zoomed.panY + 5 * zoomed.zoom))).toBeLessThan(2);
+      expect(Math.abs(panned.panX - (zoomed.panX + 20 * zoomed.zoom))).toBeLessThan(2);
+      expect(Math.abs(panned.panY - (zoomed.panY + 10 * zoomed.zoom))).toBeLessThan(2);
       await page.keyboard.press('Control+1');
       await expect.poll(async () => (await editor.viewport()).zoom).toBeCloseTo(before.zoom, 3);
       await editor.waitSaved();
@@ -283,20 +298,20 @@ describe.skipIf(!hasChromium)(
       await editor.pressKey('l');
       expect(await editor.activeTool()).toBe('Lasso');
       for (const p of [
-        { x: 40, y: 4 },
-        { x: 60, y: 4 },
-        { x: 60, y: 14 },
+        { x: 80, y: 8 },
+        { x: 120, y: 8 },
+        { x: 120, y: 28 },
       ]) {
         await editor.click(p);
       }
-      await editor.hover({ x: 44, y: 14 });
+      await editor.hover({ x: 88, y: 28 });
       await studio.screenshot('05a-lasso');
-      await editor.click({ x: 40.3, y: 4.3 }); // on the first corner: closes the polygon
+      await editor.click({ x: 80.6, y: 8.6 }); // on the first corner: closes the polygon
       await editor.waitSaved();
       const color = (await api.panels.get({ id: panelId })).request.regions[1].color;
       const map = await segmentMapOf(api, await api.panels.get({ id: panelId }), server.origin, server.token);
-      expect(pixel(map, 58, 6)).toBe(color);
-      expect(pixel(map, 41, 12)).toBe('transparent'); // outside the triangle
+      expect(pixel(map, 116, 12)).toBe(color);
+      expect(pixel(map, 82, 24)).toBe('transparent'); // outside the triangle
 
       await editor.hideJoint('left elbow');
       await editor.waitSaved();
@@ -318,16 +333,16 @@ describe.skipIf(!hasChromium)(
       await editor.selectRegion(1);
       await editor.selectTool('Brush');
       await editor.drag([
-        { x: 30, y: 60 },
-        { x: 34, y: 60 },
+        { x: 60, y: 120 },
+        { x: 68, y: 120 },
       ]);
       await editor.waitSaved();
       const color = (await api.panels.get({ id: panelId })).request.regions[1].color;
       const read = async () =>
         pixel(
           await segmentMapOf(api, await api.panels.get({ id: panelId }), server.origin, server.token),
-          32,
-          60,
+          64,
+          120,
         );
       expect(await read()).toBe(color);
       expect(await editor.undoTitle()).toBe('Undo Brush stroke (Ctrl+Z)');
