@@ -343,13 +343,18 @@ export type PageExportResult =
 // ---------------------------------------------------------------------------------------------
 // Jobs
 
-export type JobKind = 'render';
+/** `render`: a panel render; `training`: a cast training ({@link CastTraining}). */
+export type JobKind = 'render' | 'training';
 
 /** queued -> running -> finished | failed | cancelled (queued -> cancelled too). */
 export type JobState = 'queued' | 'running' | 'finished' | 'failed' | 'cancelled';
 
-/** Where a running render is: model loading, the three MSP stages, then saving. */
-export type JobStage = 'queued' | 'loading' | 'global' | 'scaffolding' | 'harmonization' | 'saving' | 'done';
+/**
+ * Where a running job is: model loading, the three MSP stages, then saving (renders); `training` for
+ * a cast training (its {@link TrainingProgress} says which phase).
+ */
+export type JobStage =
+  'queued' | 'loading' | 'global' | 'scaffolding' | 'harmonization' | 'saving' | 'training' | 'done';
 
 export interface JobProgress {
   /** Denoising steps done (0..totalSteps). */
@@ -364,8 +369,10 @@ export interface Job {
   id: Id;
   kind: JobKind;
   state: JobState;
-  /** The panel a render job renders. */
+  /** The panel a render job renders (empty for training jobs). */
   panelId: Id;
+  /** The cast a training job trains. */
+  castId?: Id;
   progress: JobProgress;
   /** Why the job failed (one sentence, names the field or file at fault). */
   error?: string;
@@ -376,6 +383,117 @@ export interface Job {
   createdAt: Timestamp;
   startedAt?: Timestamp;
   finishedAt?: Timestamp;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training (teaching a cast to the model)
+
+/**
+ * How a cast is trained. The defaults suit a real model; the shipped tiny model learns a cast in a
+ * few hundred steps as well.
+ */
+export interface TrainingSettings {
+  /** Steps of fine-tuning (default 400). */
+  steps: number;
+  /**
+   * Pictures per class noun the base model draws first ("a cat"), so the class keeps its general
+   * meaning (prior preservation); 0 turns it off (default 8).
+   */
+  classImages: number;
+  /** Steps of the cast's segmentation model (what SAL checks regions with); 0 skips it (default 300). */
+  segmentationSteps: number;
+  /** A sample picture of every subject each this many steps; 0 = none (default 50). */
+  previewEvery: number;
+  /** Pictures per step, half the subjects and half class pictures (even, default 8). */
+  batch: number;
+}
+
+/** The phases of a training, in order. */
+export type TrainingPhase = 'prepare' | 'class-images' | 'encode' | 'unet' | 'segmentation' | 'export';
+
+export interface TrainingProgress {
+  phase: TrainingPhase;
+  /** Steps of the current phase. */
+  step: number;
+  totalSteps: number;
+  loss?: number;
+  /** Learning rate of the step. */
+  lr?: number;
+  /** Milliseconds since the phase began (in this run). */
+  phaseElapsedMs?: number;
+}
+
+/** One point of the loss curve. */
+export interface TrainingLossPoint {
+  phase: 'unet' | 'segmentation';
+  step: number;
+  loss: number;
+}
+
+/** Sample pictures of every subject drawn with the weights of a step. */
+export interface TrainingPreview {
+  step: number;
+  images: { subjectId: Id | null; identifier: string; prompt: string; image: FileRef }[];
+}
+
+/**
+ * What the training trains on, to show the user: each reference image's cut-out (the subject kept,
+ * the rest faded; `method` says how it was found) and a handful of augmented samples.
+ */
+export interface TrainingSample {
+  kind: 'cut-out' | 'sample';
+  /** The subject of a cut-out. */
+  subjectId?: Id | null;
+  /** `mask` (given), `segmentation` (the model's segmentation), `flood-fill` (from the border colour). */
+  method?: 'mask' | 'segmentation' | 'flood-fill';
+  /** A sample's caption, e.g. "a sks cat and a zwx man in a park". */
+  caption?: string;
+  image: FileRef;
+}
+
+/**
+ * A cast's training: its settings, the subjects as trained, live progress with the loss curve and
+ * sample pictures, and, once finished, the model it produced. A cancelled or interrupted training
+ * resumes from its last checkpoint (`resumable`).
+ */
+export interface CastTraining {
+  id: Id;
+  castId: Id;
+  castName: string;
+  /** The state of its latest job (start or resume). */
+  state: JobState;
+  jobId: Id;
+  settings: TrainingSettings;
+  /** The model the training starts from. */
+  baseModelName: string;
+  subjects: TrainedSubject[];
+  /** The latest progress (null before the first). */
+  progress: TrainingProgress | null;
+  /** The loss curve so far, in step order per phase. */
+  losses: TrainingLossPoint[];
+  /** Sample pictures, oldest first. */
+  previews: TrainingPreview[];
+  /** Cut-outs and augmented samples (empty until the training has prepared its data). */
+  samples: TrainingSample[];
+  /** A cancelled or interrupted training can continue from a checkpoint. */
+  resumable: boolean;
+  /** The step of that checkpoint (0: it starts over). */
+  checkpointStep: number;
+  /** Why it failed, in one sentence. */
+  error?: string;
+  /** The trained model ({@link ModelEntry} id), once finished. */
+  modelId?: Id;
+  createdAt: Timestamp;
+  updatedAt: Timestamp;
+}
+
+/** What stops a cast from training now (checked before any training starts). */
+export interface TrainingCheck {
+  ok: boolean;
+  /** One sentence each, naming the subject or picture at fault. */
+  problems: string[];
+  /** The model the training would start from (the active one, or the base of the cast's trained model). */
+  baseModelName: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -414,6 +532,11 @@ export interface ModelInfo {
   schedulers: SchedulerNames;
   /** Identifier tokens the model reserves for subjects (`tokenizer/rare_tokens.json`), if it lists any. */
   rareTokens?: string[];
+  /**
+   * What the segmentation model tells apart (`segmentation/classes.json`), e.g. `['background', 'sks',
+   * 'zwx']` for a trained cast: SAL checks a region's subject by its identifier among these.
+   */
+  segmentationClasses?: string[];
 }
 
 /** What validating a model folder found (the model contract, native-models/models/model-folder.ts). */
@@ -442,6 +565,27 @@ export interface ModelEntry {
   /** Why this model cannot be used now, in one sentence (e.g. the folder was moved). */
   problem?: string;
   importedAt?: Timestamp;
+  /** A model trained on a cast in the studio ({@link StudioApi.training}): the cast and its subjects. */
+  cast?: TrainedCast;
+}
+
+/** The cast a trained model knows, with each subject as it was trained. */
+export interface TrainedCast {
+  castId: Id;
+  castName: string;
+  subjects: TrainedSubject[];
+  /** UNet steps trained. */
+  steps: number;
+  trainedAt: Timestamp;
+}
+
+/** A subject as a training saw it: the identifier and class noun its prompts use ("a sks cat"). */
+export interface TrainedSubject {
+  /** The library subject (null if it no longer exists). */
+  subjectId: Id | null;
+  name: string;
+  identifier: string;
+  classNoun: string;
 }
 
 export interface AppInfo {
@@ -454,7 +598,7 @@ export interface AppInfo {
 // Events
 
 /** What changed, for views that mirror lists (another window, another tab). */
-export type EntityKind = 'subject' | 'cast' | 'story' | 'panel' | 'render' | 'page' | 'model';
+export type EntityKind = 'subject' | 'cast' | 'story' | 'panel' | 'render' | 'page' | 'model' | 'training';
 
 export type StudioEvent =
   /** Any job state change (queued, running, finished, failed, cancelled). */
@@ -463,6 +607,18 @@ export type StudioEvent =
   | { type: 'job.progress'; jobId: Id; panelId: Id; progress: JobProgress; preview?: FileRef }
   /** A render job finished (sent right after its `job.updated`). */
   | { type: 'job.finished'; job: Job; render: Render }
+  /** A training changed: started, prepared its samples, ended (finished with its model, failed, cancelled). */
+  | { type: 'training.updated'; training: CastTraining }
+  /** Progress of a running training; `loss` is the new point of the loss curve. */
+  | {
+      type: 'training.progress';
+      trainingId: Id;
+      castId: Id;
+      progress: TrainingProgress;
+      loss?: TrainingLossPoint;
+    }
+  /** New sample pictures of a running training. */
+  | { type: 'training.preview'; trainingId: Id; castId: Id; preview: TrainingPreview }
   /** A record was created, updated, deleted or restored. */
   | { type: 'data.changed'; entity: EntityKind; id: Id; change: 'created' | 'updated' | 'deleted' }
   /** Electron only: a menu command for the page (the page owns undo/redo and rendering). */
@@ -653,6 +809,28 @@ export interface StudioApi {
      * sentence naming the page and slot at fault (an empty page, a panel without a render).
      */
     export(input: PageExportInput): Promise<PageExportResult>;
+  };
+  training: {
+    /** The latest training of every cast that has one, with loss curves and sample pictures. */
+    list(): Promise<CastTraining[]>;
+    /** The latest training of a cast, or null. */
+    get(input: { castId: Id }): Promise<CastTraining | null>;
+    /**
+     * Checks a cast against the active model before training: at least 3 readable pictures per
+     * subject, distinct identifier tokens, no more subjects than the model has identifier tokens.
+     */
+    check(input: { castId: Id }): Promise<TrainingCheck>;
+    /**
+     * Queues a training of the cast on the active model (a cast trained again starts over from the
+     * base of its trained model); missing settings take their defaults.
+     * Rejects (invalid_input, one sentence per problem) a cast that {@link check} refuses, and
+     * (conflict) while another training is queued or running.
+     */
+    start(input: { castId: Id; settings?: Partial<TrainingSettings> }): Promise<CastTraining>;
+    /** Stops the cast's training at its next step, keeping a checkpoint to resume from. */
+    cancel(input: { castId: Id }): Promise<CastTraining>;
+    /** Continues a cancelled or interrupted training from its checkpoint, with the same settings. */
+    resume(input: { castId: Id }): Promise<CastTraining>;
   };
   models: {
     /** The active model's info (loads it when needed). */

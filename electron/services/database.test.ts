@@ -333,4 +333,85 @@ describe('repositories', () => {
     db.settings.delete('active_model');
     expect(db.settings.get('active_model')).toBeUndefined();
   });
+
+  it('cast trainings: the newest per cast, a loss curve that a resumed step rewrites, previews by step', () => {
+    const info = {
+      sizes: {
+        defaultImageSize: 64,
+        vaeScaleFactor: 8,
+        latentChannels: 4,
+        sequenceLength: 16,
+        hiddenSize: 32,
+      },
+      hasControlNet: false,
+      hasVaeEncoder: true,
+      hasSegmentation: true,
+    };
+    const cast = db.casts.create({ name: 'Pair', subjectIds: [] });
+    const other = db.casts.create({ name: 'Other', subjectIds: [] });
+    const input = {
+      jobId: 'job-1',
+      settings: { steps: 4, classImages: 1, segmentationSteps: 1, previewEvery: 2, batch: 2 },
+      subjects: [],
+      baseModelDir: '/models/tiny-sd',
+      baseModelName: 'tiny-sd',
+      workDir: '/data/training/x',
+      outDir: '/data/models/pair',
+    };
+    const first = db.trainings.create({ ...input, castId: cast.id });
+    const second = db.trainings.create({ ...input, castId: cast.id, jobId: 'job-2' });
+    const third = db.trainings.create({ ...input, castId: other.id, jobId: 'job-3' });
+    expect(db.trainings.latest(cast.id)?.id).toBe(second.id);
+    expect(db.trainings.listLatest().map((t) => t.id)).toEqual([second.id, third.id]);
+    expect(db.trainings.byJob('job-1')?.id).toBe(first.id);
+
+    for (const step of [1, 2, 3]) db.trainings.addLoss(second.id, { phase: 'unet', step, loss: 1 / step });
+    db.trainings.addLoss(second.id, { phase: 'segmentation', step: 1, loss: 2 });
+    // resumed from the checkpoint at step 1: steps 2 and 3 are trained again
+    db.trainings.addLoss(second.id, { phase: 'unet', step: 2, loss: 0.25 });
+    expect(db.trainings.losses(second.id)).toEqual([
+      { phase: 'unet', step: 1, loss: 1 },
+      { phase: 'unet', step: 2, loss: 0.25 },
+      { phase: 'segmentation', step: 1, loss: 2 },
+    ]);
+
+    const hash = (c: string) => c.repeat(64);
+    for (const c of ['a', 'b'])
+      db.files.upsert({
+        hash: hash(c),
+        mediaType: 'image/png',
+        size: 1,
+        width: 1,
+        height: 1,
+        transient: false,
+      });
+    const image = (identifier: string, c: string) => ({
+      subjectId: null,
+      identifier,
+      prompt: `a ${identifier}`,
+      hash: hash(c),
+    });
+    db.trainings.addPreview(second.id, { step: 4, images: [image('sks', 'a'), image('zwx', 'b')] });
+    db.trainings.addPreview(second.id, { step: 2, images: [image('sks', 'b')] });
+    expect(db.trainings.previews(second.id).map((p) => [p.step, p.images.map((i) => i.identifier)])).toEqual([
+      [2, ['sks']],
+      [4, ['sks', 'zwx']],
+    ]);
+
+    const model = db.modelFolders.create({
+      path: '/data/models/pair',
+      name: 'Pair (trained)',
+      info,
+      castId: cast.id,
+    });
+    expect(model.castId).toBe(cast.id);
+    db.trainings.update(second.id, {
+      modelId: model.id,
+      progress: { phase: 'export', step: 1, totalSteps: 1 },
+    });
+    expect(db.trainings.forModel(model.id)).toMatchObject({ id: second.id, progress: { phase: 'export' } });
+    // forgetting the model keeps the training
+    db.modelFolders.delete(model.id);
+    expect(db.trainings.get(second.id)?.modelId).toBeNull();
+  });
 });

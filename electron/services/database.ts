@@ -17,7 +17,17 @@ import Database from 'better-sqlite3';
 import { slotCount } from '../../common/pages/layout.js';
 import type { PageSettings, PageTemplateId } from '../../common/pages/layout.js';
 import type { Lettering } from '../../common/pages/lettering.js';
-import type { JobKind, JobProgress, JobState, ModelDetails, PanelRequest } from '../api/contract.js';
+import type {
+  JobKind,
+  JobProgress,
+  JobState,
+  ModelDetails,
+  PanelRequest,
+  TrainingLossPoint,
+  TrainingProgress,
+  TrainingSample,
+  TrainingSettings,
+} from '../api/contract.js';
 
 // ---------------------------------------------------------------------------------------------
 // Migrations
@@ -203,7 +213,8 @@ export interface JobRow {
   input: unknown;
   progress: JobProgress;
   error: string | null;
-  result: { renderId?: string } | null;
+  /** What a finished job produced: a render, or a trained model (a model folder id). */
+  result: { renderId?: string; modelId?: string } | null;
   /** Hash of the latest preview image. */
   preview: string | null;
   createdAt: string;
@@ -230,14 +241,53 @@ export interface PageRow {
 /** What a page shows (everything an edit of the page may change). */
 export type PageContent = Pick<PageRow, 'template' | 'settings' | 'slots' | 'lettering'>;
 
-/** A model folder the user imported. */
+/** A model folder the user imported, or one a cast training wrote. */
 export interface ModelFolderRow {
   id: string;
   path: string;
   name: string;
   /** What validation found when it was imported. */
   info: ModelDetails;
+  /** The cast a training taught this model (null for imported folders). */
+  castId: string | null;
   createdAt: string;
+}
+
+/** A subject as a training took it: its identifier, class noun and reference images at the start. */
+export interface TrainingSubjectRow {
+  subjectId: string;
+  name: string;
+  identifier: string;
+  classNoun: string;
+  /** Reference image hashes. */
+  images: string[];
+}
+
+/** A cut-out or augmented sample as stored: the picture by hash. */
+export type TrainingSampleRow = Omit<TrainingSample, 'image'> & { hash: string };
+
+/** A stored preview: one picture per subject at a step. */
+export interface TrainingPreviewRow {
+  step: number;
+  images: { subjectId: string | null; identifier: string; prompt: string; hash: string }[];
+}
+
+/** A cast training (its jobs live in the jobs table; `jobId` is the latest). */
+export interface TrainingRow {
+  id: string;
+  castId: string;
+  jobId: string;
+  settings: TrainingSettings;
+  subjects: TrainingSubjectRow[];
+  baseModelDir: string;
+  baseModelName: string;
+  workDir: string;
+  outDir: string;
+  progress: TrainingProgress | null;
+  samples: TrainingSampleRow[];
+  modelId: string | null;
+  createdAt: string;
+  updatedAt: string;
 }
 
 const now = () => new Date().toISOString();
@@ -858,17 +908,191 @@ export class ModelFoldersRepository {
     return row && modelFolderRow(row);
   }
 
-  create(input: { path: string; name: string; info: ModelDetails }): ModelFolderRow {
+  create(input: { path: string; name: string; info: ModelDetails; castId?: string | null }): ModelFolderRow {
     const id = randomUUID();
     this.db
-      .prepare('INSERT INTO model_folders (id, path, name, info, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(id, input.path, input.name, JSON.stringify(input.info), now());
+      .prepare(
+        'INSERT INTO model_folders (id, path, name, info, cast_id, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      )
+      .run(id, input.path, input.name, JSON.stringify(input.info), input.castId ?? null, now());
     return this.get(id) as ModelFolderRow;
+  }
+
+  /** Refreshes a folder's name and validation result (a cast trained again into the same folder). */
+  update(id: string, patch: { name: string; info: ModelDetails }): ModelFolderRow | undefined {
+    this.db
+      .prepare('UPDATE model_folders SET name = ?, info = ? WHERE id = ?')
+      .run(patch.name, JSON.stringify(patch.info), id);
+    return this.get(id);
   }
 
   /** Forgets an imported folder (its files stay). */
   delete(id: string): boolean {
     return this.db.prepare('DELETE FROM model_folders WHERE id = ?').run(id).changes > 0;
+  }
+}
+
+/** Cast trainings with their loss curves and sample pictures. */
+export class TrainingsRepository {
+  constructor(private readonly db: Database.Database) {}
+
+  create(
+    input: Omit<TrainingRow, 'id' | 'progress' | 'samples' | 'modelId' | 'createdAt' | 'updatedAt'>,
+  ): TrainingRow {
+    const id = randomUUID();
+    const at = now();
+    this.db
+      .prepare(
+        `INSERT INTO cast_trainings (id, cast_id, job_id, settings, subjects, base_model_dir, base_model_name,
+           work_dir, out_dir, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        id,
+        input.castId,
+        input.jobId,
+        JSON.stringify(input.settings),
+        JSON.stringify(input.subjects),
+        input.baseModelDir,
+        input.baseModelName,
+        input.workDir,
+        input.outDir,
+        at,
+        at,
+      );
+    return this.get(id) as TrainingRow;
+  }
+
+  get(id: string): TrainingRow | undefined {
+    const row = this.db.prepare('SELECT * FROM cast_trainings WHERE id = ?').get(id) as
+      DbTraining | undefined;
+    return row && trainingRow(row);
+  }
+
+  /** The cast's newest training. */
+  latest(castId: string): TrainingRow | undefined {
+    const row = this.db
+      .prepare('SELECT * FROM cast_trainings WHERE cast_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1')
+      .get(castId) as DbTraining | undefined;
+    return row && trainingRow(row);
+  }
+
+  byJob(jobId: string): TrainingRow | undefined {
+    const row = this.db.prepare('SELECT * FROM cast_trainings WHERE job_id = ?').get(jobId) as
+      DbTraining | undefined;
+    return row && trainingRow(row);
+  }
+
+  /** The newest training that produced a model. */
+  forModel(modelId: string): TrainingRow | undefined {
+    const row = this.db
+      .prepare('SELECT * FROM cast_trainings WHERE model_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1')
+      .get(modelId) as DbTraining | undefined;
+    return row && trainingRow(row);
+  }
+
+  /** The newest training of every cast that has one, oldest cast first. */
+  listLatest(): TrainingRow[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT t.* FROM cast_trainings t
+           WHERE t.rowid = (SELECT u.rowid FROM cast_trainings u WHERE u.cast_id = t.cast_id
+                            ORDER BY u.created_at DESC, u.rowid DESC LIMIT 1)
+           ORDER BY t.created_at, t.rowid`,
+        )
+        .all() as DbTraining[]
+    ).map(trainingRow);
+  }
+
+  update(
+    id: string,
+    patch: Partial<Pick<TrainingRow, 'jobId' | 'progress' | 'samples' | 'modelId'>>,
+  ): TrainingRow | undefined {
+    const current = this.get(id);
+    if (!current) return undefined;
+    const next = { ...current, ...patch };
+    this.db
+      .prepare(
+        `UPDATE cast_trainings SET job_id = ?, progress = ?, samples = ?, model_id = ?, updated_at = ?
+         WHERE id = ?`,
+      )
+      .run(
+        next.jobId,
+        next.progress === null ? null : JSON.stringify(next.progress),
+        JSON.stringify(next.samples),
+        next.modelId,
+        now(),
+        id,
+      );
+    return this.get(id);
+  }
+
+  /**
+   * Records a point of the loss curve. A step recorded again (a resumed run repeats the steps after
+   * its checkpoint) replaces the old point and drops the old points after it.
+   */
+  addLoss(id: string, point: TrainingLossPoint): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare('DELETE FROM training_losses WHERE training_id = ? AND phase = ? AND step >= ?')
+        .run(id, point.phase, point.step);
+      this.db
+        .prepare('INSERT INTO training_losses (training_id, phase, step, loss) VALUES (?, ?, ?, ?)')
+        .run(id, point.phase, point.step, point.loss);
+    })();
+  }
+
+  losses(id: string): TrainingLossPoint[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT phase, step, loss FROM training_losses WHERE training_id = ?
+           ORDER BY CASE phase WHEN 'unet' THEN 0 ELSE 1 END, step`,
+        )
+        .all(id) as TrainingLossPoint[]
+    ).map((p) => ({ phase: p.phase, step: p.step, loss: p.loss }));
+  }
+
+  /** Stores a preview (replacing one of the same step). */
+  addPreview(id: string, preview: TrainingPreviewRow): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare('DELETE FROM training_previews WHERE training_id = ? AND step = ?')
+        .run(id, preview.step);
+      const insert = this.db.prepare(
+        `INSERT INTO training_previews (training_id, step, position, subject_id, identifier, prompt, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      );
+      preview.images.forEach((image, i) =>
+        insert.run(id, preview.step, i, image.subjectId, image.identifier, image.prompt, image.hash),
+      );
+    })();
+  }
+
+  previews(id: string): TrainingPreviewRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT step, subject_id, identifier, prompt, hash FROM training_previews WHERE training_id = ?
+         ORDER BY step, position`,
+      )
+      .all(id) as {
+      step: number;
+      subject_id: string | null;
+      identifier: string;
+      prompt: string;
+      hash: string;
+    }[];
+    const out: TrainingPreviewRow[] = [];
+    for (const r of rows) {
+      let last = out[out.length - 1];
+      if (!last || last.step !== r.step) {
+        last = { step: r.step, images: [] };
+        out.push(last);
+      }
+      last.images.push({ subjectId: r.subject_id, identifier: r.identifier, prompt: r.prompt, hash: r.hash });
+    }
+    return out;
   }
 }
 
@@ -1015,6 +1239,7 @@ export class StudioDatabase {
   readonly pages: PagesRepository;
   readonly modelFolders: ModelFoldersRepository;
   readonly settings: SettingsRepository;
+  readonly trainings: TrainingsRepository;
 
   constructor(readonly db: Database.Database) {
     this.files = new FilesRepository(db);
@@ -1027,6 +1252,7 @@ export class StudioDatabase {
     this.pages = new PagesRepository(db);
     this.modelFolders = new ModelFoldersRepository(db);
     this.settings = new SettingsRepository(db);
+    this.trainings = new TrainingsRepository(db);
   }
 
   /** Runs `fn` in one transaction (nested calls join it). */
@@ -1168,7 +1394,25 @@ interface DbModelFolder {
   path: string;
   name: string;
   info: string;
+  cast_id: string | null;
   created_at: string;
+}
+
+interface DbTraining {
+  id: string;
+  cast_id: string;
+  job_id: string;
+  settings: string;
+  subjects: string;
+  base_model_dir: string;
+  base_model_name: string;
+  work_dir: string;
+  out_dir: string;
+  progress: string | null;
+  samples: string;
+  model_id: string | null;
+  created_at: string;
+  updated_at: string;
 }
 
 interface DbJob {
@@ -1245,7 +1489,27 @@ function modelFolderRow(r: DbModelFolder): ModelFolderRow {
     path: r.path,
     name: r.name,
     info: JSON.parse(r.info) as ModelDetails,
+    castId: r.cast_id,
     createdAt: r.created_at,
+  };
+}
+
+function trainingRow(r: DbTraining): TrainingRow {
+  return {
+    id: r.id,
+    castId: r.cast_id,
+    jobId: r.job_id,
+    settings: JSON.parse(r.settings) as TrainingSettings,
+    subjects: JSON.parse(r.subjects) as TrainingSubjectRow[],
+    baseModelDir: r.base_model_dir,
+    baseModelName: r.base_model_name,
+    workDir: r.work_dir,
+    outDir: r.out_dir,
+    progress: r.progress === null ? null : (JSON.parse(r.progress) as TrainingProgress),
+    samples: JSON.parse(r.samples) as TrainingSampleRow[],
+    modelId: r.model_id,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
 }
 

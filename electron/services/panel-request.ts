@@ -3,8 +3,9 @@
  * that a render uses. Pure functions; the studio service supplies lookups (subjects, files, model).
  *
  * Region prompts: a region bound to a subject renders as `<token> <classNoun> <prompt>`, unless the
- * prompt already names the token (then it is used as written). The subject's id is the segment's
- * `subject` (what SAL checks in the region).
+ * prompt already names the token (then it is used as written). The subject's identifier token is the
+ * segment's `subject`: the class a cast's segmentation model knows it by (`segmentation/classes.json`
+ * of a trained cast is `['background', <identifiers>...]`), which SAL checks in the region.
  */
 import type { ApiIssue, GenerationRequestJson, ModelInfo, PoseDocumentJson } from '../api/contract.js';
 import {
@@ -201,10 +202,17 @@ export function resolvePanelRequest(
     const prompt = regionPrompt(r.prompt, subject);
     if (prompt === '')
       issues.push({ path: `regions[${i}].prompt`, message: 'is empty; describe what this region shows' });
+    const classes = model?.segmentationClasses;
+    if (stored.sal.weight > 0 && subject && classes && !classes.includes(subject.token)) {
+      issues.push({
+        path: `regions[${i}].subjectId`,
+        message: `SAL checks this region for '${subject.token}', which the segmentation model of ${model.name} does not know (it knows ${classes.slice(1).join(', ')}); render with the model trained on the cast, or set the SAL weight to 0`,
+      });
+    }
     return {
       color: r.color,
       prompt: prompt || '-',
-      ...(r.subjectId && subject ? { subject: r.subjectId } : {}),
+      ...(r.subjectId && subject ? { subject: subject.token } : {}),
     };
   });
 

@@ -103,6 +103,8 @@ export class RenderEngine {
     };
     const rareTokens = await readRareTokens(sd.model.tokenizerDir);
     if (rareTokens.length > 0) info.rareTokens = rareTokens;
+    const segmentationClasses = await readSegmentationClasses(join(sd.model.dir, 'segmentation'));
+    if (segmentationClasses.length > 0) info.segmentationClasses = segmentationClasses;
     return new RenderEngine(sd, info);
   }
 
@@ -166,6 +168,17 @@ export async function readRareTokens(tokenizerDir: string): Promise<string[]> {
     return Array.isArray(list)
       ? list.filter((t): t is string => typeof t === 'string' && /^[A-Za-z0-9_-]{2,32}$/.test(t))
       : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The class names of a segmentation model folder (`classes.json`), or none. */
+export async function readSegmentationClasses(segmentationDir: string): Promise<string[]> {
+  try {
+    const json = JSON.parse(await readFile(join(segmentationDir, 'classes.json'), 'utf8')) as unknown;
+    const list = (json as { classes?: unknown }).classes;
+    return Array.isArray(list) ? list.filter((c): c is string => typeof c === 'string') : [];
   } catch {
     return [];
   }

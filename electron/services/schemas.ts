@@ -7,6 +7,7 @@ import { describe, formatPath } from '../../native-models/msp/request.js';
 import { PAGE_LIMITS, PAGE_SIZE_IDS, PAGE_TEMPLATE_IDS } from '../../common/pages/layout.js';
 import type { PageSizeId, PageTemplateId } from '../../common/pages/layout.js';
 import { LETTERING_LIMITS } from '../../common/pages/lettering.js';
+import { TRAINING_LIMITS } from '../../common/training/settings.js';
 import { z } from 'zod';
 import type { ApiErrorCode, ApiErrorInfo, ApiIssue } from '../api/contract.js';
 import { normalizeColor, RequestError } from '../../native-models/msp/request.js';
@@ -395,3 +396,22 @@ export const pageExport = z.union([
 export const modelImport = z.strictObject({
   path: z.string().trim().min(1).max(4096),
 });
+
+// ---------------------------------------------------------------------------------------------
+// Training
+
+export const castIdInput = z.strictObject({ castId: id });
+
+const setting = (name: keyof typeof TRAINING_LIMITS) =>
+  z.number().int().min(TRAINING_LIMITS[name].min).max(TRAINING_LIMITS[name].max).optional();
+
+/** Any subset of TrainingSettings (the rest take common/training/settings.ts TRAINING_DEFAULTS). */
+export const trainingSettings = z.strictObject({
+  steps: setting('steps'),
+  classImages: setting('classImages'),
+  segmentationSteps: setting('segmentationSteps'),
+  previewEvery: setting('previewEvery'),
+  batch: setting('batch'),
+});
+
+export const trainingStart = z.strictObject({ castId: id, settings: trainingSettings.optional() });

@@ -328,8 +328,9 @@ describe('StudioService panels', () => {
     });
     const job = await ok<{ id: string }>('renders.renderPanel', { panelId: panel.id, seed: 42 });
     await service.queue.whenIdle();
+    // the segment's subject is the identifier: the class a cast's segmentation model knows (SAL)
     expect(runner.tasks[0].scene.request.segments).toEqual([
-      { color: '#ff0000', prompt: 'sks woman waving', subject: mara.id },
+      { color: '#ff0000', prompt: 'sks woman waving', subject: 'sks' },
     ]);
     expect(runner.tasks[0].scene.files.segmentMap).toBe(service.store.pathOf(map.hash));
     const after = await ok<Panel>('panels.get', { id: panel.id });

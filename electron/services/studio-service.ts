@@ -1,8 +1,10 @@
 /**
  * The studio service: implements the {@link StudioApi} over the database, the file store, the job
- * queue and the render runner. Both transports (Electron IPC and the browser-mode server) call
- * {@link StudioService.dispatch}, which checks the method against the allow-list, validates the
- * payload with zod (errors name the field) and answers the {@link ApiResponse} envelope.
+ * queue, the render runner and the training runner (cast trainings are jobs of the same queue, so a
+ * render waits while a cast trains and the other way round). Both transports (Electron IPC and the
+ * browser-mode server) call {@link StudioService.dispatch}, which checks the method against the
+ * allow-list, validates the payload with zod (errors name the field) and answers the
+ * {@link ApiResponse} envelope.
  *
  * Files cross the API by SHA-256 hash only; the service alone turns hashes into paths.
  *
@@ -14,10 +16,11 @@
  */
 import { RARE_IDENTIFIERS } from '../../native-models/tokenizer/rare-tokens.js';
 import { randomInt } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { DEFAULT_PAGE_SETTINGS, LayoutError, pageLayout, slotCount } from '../../common/pages/layout.js';
+import { TRAINING_DEFAULTS } from '../../common/training/settings.js';
 import type { PageTemplateId } from '../../common/pages/layout.js';
 import type {
   AddReferenceImagesResult,
@@ -25,6 +28,7 @@ import type {
   ApiResponse,
   AppInfo,
   Cast,
+  CastTraining,
   EntityKind,
   FileRef,
   GenerationRequestJson,
@@ -44,6 +48,11 @@ import type {
   StudioEvent,
   StudioEventListener,
   Subject,
+  TrainedCast,
+  TrainingCheck,
+  TrainingProgress,
+  TrainingSample,
+  TrainingSettings,
 } from '../api/contract.js';
 import { isApiMethod } from '../api/channels.js';
 import { decodeImage } from '../../native-models/image/image.js';
@@ -52,6 +61,8 @@ import { writeFileAtomic } from '../../native-models/io/atomic-write.js';
 import { defaultModelDir } from '../../native-models/models/default-model.js';
 import { loadModelFolder, ModelFolderError } from '../../native-models/models/model-folder.js';
 import { parseGenerationRequest } from '../../native-models/msp/request.js';
+import { CastError, checkCastForModel, readRareTokens } from '../../native-models/personalize/cast-file.js';
+import type { CastSubject } from '../../native-models/personalize/augment.js';
 import { toOpenPoseJson } from '../../native-models/pose/openpose.js';
 import { openDatabase } from './database.js';
 import type {
@@ -66,6 +77,9 @@ import type {
   StoryRow,
   StudioDatabase,
   SubjectRow,
+  TrainingRow,
+  TrainingSampleRow,
+  TrainingSubjectRow,
 } from './database.js';
 import { FileStore } from './file-store.js';
 import { JobQueue } from './job-queue.js';
@@ -85,6 +99,9 @@ import { WorkerRenderRunner } from './render-runner.js';
 import type { RenderRunner } from './render-runner.js';
 import * as S from './schemas.js';
 import { MAX_FILE_BYTES, parsePayload, ServiceError, toErrorInfo } from './schemas.js';
+import type { TrainingTask } from './training-engine.js';
+import { WorkerTrainingRunner } from './training-runner.js';
+import type { TrainingRunner } from './training-runner.js';
 
 export interface StudioServiceOptions {
   /** Where the database, files and models live. */
@@ -96,6 +113,8 @@ export interface StudioServiceOptions {
   runner?: RenderRunner;
   /** Makes the renderer for a model (default: a worker, render-runner.ts). */
   createRunner?: (engine: EngineOptions) => RenderRunner;
+  /** Trains casts (default: a worker per training, training-runner.ts). */
+  trainingRunner?: TrainingRunner;
   /** What the host application offers beyond the API (Electron's dialogs); absent in browser mode. */
   host?: StudioHost;
   version?: string;
@@ -127,6 +146,17 @@ const EXPORT_TYPES: Record<PageExportFormat, { mediaType: string; extension: str
   pdf: { mediaType: 'application/pdf', extension: 'pdf', label: 'PDF document' },
   cbz: { mediaType: 'application/vnd.comicbook+zip', extension: 'cbz', label: 'Comic book archive' },
 };
+
+/** What a training job stores as its input: the training (settings, subjects, folders) and how to run. */
+interface TrainingJobInput {
+  trainingId: string;
+  castId: string;
+  /** Continue from the checkpoints of an earlier run. */
+  resume: boolean;
+}
+
+/** An identifier the engine trains: one lower-case word of letters and digits (one tokenizer token). */
+const TRAINABLE_IDENTIFIER = /^[a-z][a-z0-9]{1,15}$/;
 
 /** What a render job stores as its input (so it can run after a restart too). */
 interface RenderJobInput {
@@ -177,6 +207,7 @@ export class StudioService {
     /** The {@link ModelEntry} id renders use. */
     private activeModel: string,
     private readonly options: StudioServiceOptions,
+    private readonly trainer: TrainingRunner,
   ) {
     this.api = this.buildApi();
   }
@@ -208,8 +239,11 @@ export class StudioService {
         engineOptions(options, folder && activeModel === folder.id ? folder : undefined),
       );
     // The queue calls the service, which is built next (jobs run only after recover() below).
-    const queue: JobQueue = new JobQueue(db.jobs, (job, context) => service.runRenderJob(job, context));
-    const service = new StudioService(db, store, queue, runner, activeModel, options);
+    const queue: JobQueue = new JobQueue(db.jobs, (job, context) =>
+      job.kind === 'training' ? service.runTrainingJob(job, context) : service.runRenderJob(job, context),
+    );
+    const trainer = options.trainingRunner ?? new WorkerTrainingRunner();
+    const service = new StudioService(db, store, queue, runner, activeModel, options, trainer);
     queue.on((event) => service.onQueueEvent(event));
     runner.info().then(
       (info) => (service.modelInfo = info),
@@ -249,9 +283,13 @@ export class StudioService {
     }
   }
 
-  /** Stops the queue (a running render is cancelled), the worker and the database. */
+  /**
+   * Stops the queue (a running render is cancelled; a running training stops at its next step with a
+   * checkpoint, to be resumed), the workers and the database.
+   */
   async close(): Promise<void> {
     await this.queue.close();
+    await this.trainer.close();
     await this.runner.close();
     this.db.close();
     this.listeners.clear();
@@ -713,6 +751,49 @@ export class StudioService {
           return this.exportPages(input);
         },
       },
+      training: {
+        list: async (payload?: unknown) => {
+          parsePayload(S.none, payload, m('training.list'));
+          return db.trainings
+            .listLatest()
+            .filter((t) => db.casts.get(t.castId)?.deletedAt === null)
+            .map((t) => this.toTraining(t));
+        },
+        get: async (payload) => {
+          const { castId } = parsePayload(S.castIdInput, payload, m('training.get'));
+          this.liveCast(castId, 'castId');
+          const row = db.trainings.latest(castId);
+          return row ? this.toTraining(row) : null;
+        },
+        check: async (payload): Promise<TrainingCheck> => {
+          const { castId } = parsePayload(S.castIdInput, payload, m('training.check'));
+          const checked = await this.checkCast(this.liveCast(castId, 'castId'));
+          return {
+            ok: checked.problems.length === 0,
+            problems: checked.problems,
+            baseModelName: checked.baseModelName,
+          };
+        },
+        start: async (payload) => {
+          const input = parsePayload(S.trainingStart, payload, m('training.start'));
+          return this.startTraining(input.castId, input.settings ?? {});
+        },
+        cancel: async (payload) => {
+          const { castId } = parsePayload(S.castIdInput, payload, m('training.cancel'));
+          this.liveCast(castId, 'castId');
+          const row = db.trainings.latest(castId);
+          const job = row && db.jobs.get(row.jobId);
+          if (!row || !job || (job.state !== 'queued' && job.state !== 'running')) {
+            throw new ServiceError('conflict', 'castId: this cast is not training now');
+          }
+          this.queue.cancel(job.id);
+          return this.toTraining(db.trainings.get(row.id) as TrainingRow);
+        },
+        resume: async (payload) => {
+          const { castId } = parsePayload(S.castIdInput, payload, m('training.resume'));
+          return this.resumeTraining(castId);
+        },
+      },
       models: {
         getInfo: async (payload?: unknown) => {
           parsePayload(S.none, payload, m('models.getInfo'));
@@ -944,6 +1025,7 @@ export class StudioService {
         ? {}
         : { problem: 'The folder is missing (moved or deleted?); import it again from where it is now.' }),
       importedAt: f.createdAt,
+      ...(f.castId !== null ? withCast(this.trainedCastOf(f.id)?.cast) : {}),
     }));
     return [defaultEntry, ...folders];
   }
@@ -1009,10 +1091,13 @@ export class StudioService {
           );
         }
       }
-      if (this.db.jobs.inState('running').length > 0 || this.db.jobs.inState('queued').length > 0) {
+      const busy = [...this.db.jobs.inState('running'), ...this.db.jobs.inState('queued')];
+      if (busy.length > 0) {
         throw new ServiceError(
           'conflict',
-          'a render is in progress; wait for it to finish or cancel it, then switch models',
+          busy.some((j) => j.kind === 'training')
+            ? 'a cast is training; wait for it to finish or cancel it, then switch models'
+            : 'a render is in progress; wait for it to finish or cancel it, then switch models',
         );
       }
       const runner = (this.options.createRunner ?? defaultCreateRunner)(engineOptions(this.options, folder));
@@ -1041,6 +1126,407 @@ export class StudioService {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Training
+
+  /** The folder and name of the model renders use now (the base of a new training). */
+  private async activeModelFolder(): Promise<{ dir: string; name: string }> {
+    if (this.activeModel !== DEFAULT_MODEL_ID) {
+      const folder = this.db.modelFolders.get(this.activeModel);
+      if (folder) return { dir: folder.path, name: folder.name };
+    }
+    const { dir } = this.defaultModel();
+    // the random test model is created when it first loads
+    if (!existsSync(dir)) await this.model();
+    return { dir, name: basename(dir) };
+  }
+
+  /**
+   * Checks a cast before any training: members, readable pictures (every unreadable one is named),
+   * identifier tokens the model can learn, then the engine's checks (at least 3 pictures per subject,
+   * distinct identifiers, no more subjects than the model reserves tokens).
+   */
+  private async checkCast(cast: CastRow): Promise<{
+    problems: string[];
+    baseModelDir: string;
+    baseModelName: string;
+    subjects: TrainingSubjectRow[];
+  }> {
+    // the model renders use; a cast trained again starts over from the base of its trained model
+    let base = await this.activeModelFolder();
+    const retrained = this.trainedCastOf(this.activeModel);
+    if (retrained?.training.castId === cast.id && existsSync(retrained.training.baseModelDir))
+      base = { dir: retrained.training.baseModelDir, name: retrained.training.baseModelName };
+    const problems: string[] = [];
+    const members = cast.subjectIds.flatMap((id) => {
+      const s = this.db.subjects.get(id);
+      return s && s.deletedAt === null ? [s] : [];
+    });
+    if (members.length === 0)
+      problems.push(`The cast "${cast.name}" has nobody in it yet; tick its subjects in the Library.`);
+    const decoded: CastSubject[] = [];
+    for (const s of members) {
+      const images = [];
+      for (const [i, hash] of s.images.entries()) {
+        const where = `${s.name}: reference picture ${i + 1}`;
+        if (!this.store.has(hash)) {
+          problems.push(`${where} is missing from the library; remove it and add it again`);
+          continue;
+        }
+        try {
+          images.push(await decodeImage(await this.store.read(hash), where));
+        } catch {
+          problems.push(`${where} cannot be read (a corrupt or unsupported file); remove it`);
+        }
+      }
+      if (!TRAINABLE_IDENTIFIER.test(s.token))
+        problems.push(
+          `${s.name}: the identifier token "${s.token}" must be one lower-case word of 2-16 letters or digits, like "sks"`,
+        );
+      decoded.push({ name: s.name, identifier: s.token, classNoun: s.classNoun, images });
+    }
+    const rareTokens = await readRareTokens(join(base.dir, 'tokenizer'));
+    const engineCheck = (subjects: CastSubject[], tokens: string[]) => {
+      try {
+        checkCastForModel({ name: cast.name, subjects }, tokens);
+      } catch (err) {
+        if (!(err instanceof CastError)) throw err;
+        const message = err.message.replace(/^cast '[^']*': /, '');
+        const sentence = message.charAt(0).toUpperCase() + message.slice(1);
+        if (!problems.includes(sentence)) problems.push(sentence);
+      }
+    };
+    for (const subject of decoded) engineCheck([subject], []); // too few pictures, for every subject
+    if (decoded.length > 0) engineCheck(decoded, rareTokens);
+    return {
+      problems,
+      baseModelDir: base.dir,
+      baseModelName: base.name,
+      subjects: members.map((s) => ({
+        subjectId: s.id,
+        name: s.name,
+        identifier: s.token,
+        classNoun: s.classNoun,
+        images: [...s.images],
+      })),
+    };
+  }
+
+  /** The training that is queued or running now, if any. */
+  private activeTraining(): TrainingRow | undefined {
+    const job = [...this.db.jobs.inState('running'), ...this.db.jobs.inState('queued')].find(
+      (j) => j.kind === 'training',
+    );
+    return job && this.db.trainings.byJob(job.id);
+  }
+
+  private refuseWhileTraining(method: string): void {
+    const active = this.activeTraining();
+    if (!active) return;
+    const name = this.db.casts.get(active.castId)?.name ?? 'another cast';
+    throw new ServiceError(
+      'conflict',
+      `${method}: "${name}" is training now; wait for it to finish or cancel it first`,
+    );
+  }
+
+  private async startTraining(castId: string, patch: Partial<TrainingSettings>): Promise<CastTraining> {
+    const method = 'training.start';
+    const cast = this.liveCast(castId, 'castId');
+    this.refuseWhileTraining(method);
+    const settings: TrainingSettings = { ...TRAINING_DEFAULTS, ...definedFields(patch) };
+    if (settings.classImages > 0 && (settings.batch < 2 || settings.batch % 2 !== 0)) {
+      throw ServiceError.invalid(
+        [
+          {
+            path: 'settings.batch',
+            message:
+              'must be an even number of at least 2 with class pictures on (half of every step are class pictures)',
+          },
+        ],
+        method,
+      );
+    }
+    const checked = await this.checkCast(cast);
+    if (checked.problems.length > 0) {
+      throw new ServiceError(
+        'invalid_input',
+        checked.problems.join(' '),
+        checked.problems.map((message) => ({ path: 'castId', message })),
+      );
+    }
+    const workDir = join(this.options.dataDir, 'training', cast.id);
+    await rm(workDir, { recursive: true, force: true }); // a new start does not resume old checkpoints
+    const row = this.db.trainings.create({
+      castId: cast.id,
+      jobId: '',
+      settings,
+      subjects: checked.subjects,
+      baseModelDir: checked.baseModelDir,
+      baseModelName: checked.baseModelName,
+      workDir,
+      // a cast trained again replaces its model (same folder, same entry in the model list)
+      outDir:
+        this.db.modelFolders.list().find((f) => f.castId === cast.id)?.path ??
+        join(this.options.dataDir, 'models', castFolderName(cast)),
+    });
+    return this.enqueueTraining(row, false);
+  }
+
+  private async resumeTraining(castId: string): Promise<CastTraining> {
+    const method = 'training.resume';
+    this.liveCast(castId, 'castId');
+    const row = this.db.trainings.latest(castId);
+    const job = row && this.db.jobs.get(row.jobId);
+    if (!row || !job || (job.state !== 'cancelled' && job.state !== 'failed')) {
+      throw new ServiceError(
+        'conflict',
+        `${method}: there is no cancelled or interrupted training of this cast to resume; start one`,
+      );
+    }
+    this.refuseWhileTraining(method);
+    const missing = row.subjects.flatMap((s) => s.images.filter((h) => !this.store.has(h)).map(() => s.name));
+    if (missing.length > 0) {
+      throw new ServiceError(
+        'invalid_input',
+        `${method}: reference pictures of ${[...new Set(missing)].join(', ')} are missing from the library; start the training again`,
+      );
+    }
+    return this.enqueueTraining(row, true);
+  }
+
+  private enqueueTraining(row: TrainingRow, resume: boolean): CastTraining {
+    const input: TrainingJobInput = { trainingId: row.id, castId: row.castId, resume };
+    // the job runs on a later tick: the training names it before then
+    const job = this.queue.enqueue({ kind: 'training', panelId: '', input, totalSteps: row.settings.steps });
+    const training = this.toTraining(this.db.trainings.update(row.id, { jobId: job.id }) as TrainingRow);
+    this.emit({ type: 'training.updated', training });
+    return training;
+  }
+
+  /** The job queue's runner for training jobs (the training itself runs in its worker). */
+  private async runTrainingJob(job: JobRow, context: JobContext): Promise<JobRow['result']> {
+    const input = job.input as TrainingJobInput;
+    const row = this.db.trainings.get(input.trainingId);
+    if (!row) throw new Error(`training ${input.trainingId} does not exist`);
+    const cast = this.db.casts.get(row.castId);
+
+    // 1. The task: the pictures by their paths in the store, folders under the data folder.
+    const task: TrainingTask = {
+      baseModelDir: row.baseModelDir,
+      outDir: row.outDir,
+      workDir: row.workDir,
+      resume: input.resume,
+      cast: {
+        name: cast?.name ?? 'cast',
+        subjects: row.subjects.map((s) => ({
+          name: s.name,
+          identifier: s.identifier,
+          classNoun: s.classNoun,
+          images: s.images.map((h, i) => this.existingPath(h, `${s.name}, reference picture ${i + 1}`)),
+        })),
+      },
+      settings: row.settings,
+    };
+    await mkdir(row.workDir, { recursive: true });
+    await mkdir(dirname(row.outDir), { recursive: true });
+
+    // 2. Train in the worker: progress and the loss curve to the database, pictures to the store.
+    context.reportProgress({ step: 0, totalSteps: row.settings.steps, stage: 'training' });
+    let phase: TrainingProgress['phase'] | undefined;
+    let phaseStarted = Date.now();
+    let chain = Promise.resolve();
+    const later = (work: () => Promise<void>) => {
+      chain = chain.then(work).catch(() => undefined); // a lost thumbnail must not fail the training
+    };
+    const output = await this.trainer.train(task, {
+      signal: context.signal,
+      onProgress: (p) => {
+        if (p.phase !== phase) {
+          phase = p.phase;
+          phaseStarted = Date.now();
+        }
+        const progress: TrainingProgress = {
+          phase: p.phase,
+          step: p.step,
+          totalSteps: p.totalSteps,
+          ...(p.loss !== undefined ? { loss: p.loss } : {}),
+          ...(p.lr !== undefined ? { lr: p.lr } : {}),
+          phaseElapsedMs: Date.now() - phaseStarted,
+        };
+        const loss =
+          (p.phase === 'unet' || p.phase === 'segmentation') &&
+          p.loss !== undefined &&
+          Number.isFinite(p.loss)
+            ? { phase: p.phase, step: p.step, loss: p.loss }
+            : undefined;
+        this.db.trainings.update(row.id, { progress });
+        if (loss) this.db.trainings.addLoss(row.id, loss);
+        context.reportProgress({ step: p.step, totalSteps: p.totalSteps, stage: 'training' });
+        this.emit({
+          type: 'training.progress',
+          trainingId: row.id,
+          castId: row.castId,
+          progress,
+          ...(loss ? { loss } : {}),
+        });
+      },
+      onPrepared: (prepared) =>
+        later(async () => {
+          const samples: TrainingSampleRow[] = [];
+          for (const c of prepared.cutOuts) {
+            const file = await this.storePicture(c.png);
+            samples.push({
+              kind: 'cut-out',
+              subjectId: row.subjects[c.subject]?.subjectId ?? null,
+              method: c.method,
+              hash: file.hash,
+            });
+          }
+          for (const x of prepared.samples) {
+            const file = await this.storePicture(x.png);
+            samples.push({ kind: 'sample', caption: x.caption, hash: file.hash });
+          }
+          const updated = this.db.trainings.update(row.id, { samples }) as TrainingRow;
+          this.emit({ type: 'training.updated', training: this.toTraining(updated) });
+        }),
+      onPreview: (preview) =>
+        later(async () => {
+          const images = [];
+          for (const [i, image] of preview.images.entries()) {
+            const file = await this.storePicture(image.png);
+            const subject = row.subjects.find((s) => s.identifier === image.identifier) ?? row.subjects[i];
+            images.push({
+              subjectId: subject?.subjectId ?? null,
+              identifier: image.identifier,
+              prompt: image.prompt,
+              hash: file.hash,
+            });
+          }
+          this.db.trainings.addPreview(row.id, { step: preview.step, images });
+          this.emit({
+            type: 'training.preview',
+            trainingId: row.id,
+            castId: row.castId,
+            preview: {
+              step: preview.step,
+              images: images.map(({ hash, ...rest }) => ({ ...rest, image: this.fileRefOf(hash) })),
+            },
+          });
+        }),
+    });
+    await chain;
+    if (output.stoppedBy === 'cancelled') {
+      // the queue marks the job cancelled (its signal was aborted); the checkpoint stays for a resume
+      throw new DOMException('the training was cancelled', 'AbortError');
+    }
+
+    // 3. The variant folder becomes a model of the library, tied to the cast.
+    const modelId = await this.registerTrainedModel(row, cast?.name ?? 'cast');
+    return { modelId };
+  }
+
+  /** Stores a picture of a training (kept with the training, so not transient). */
+  private async storePicture(png: Uint8Array) {
+    const { width, height } = pngSize(png);
+    return this.storeBytes(png, 'image/png', false, width, height);
+  }
+
+  private async registerTrainedModel(row: TrainingRow, castName: string): Promise<string> {
+    const details = await validateModelFolder(row.outDir);
+    this.modelDetails.set(row.outDir, Promise.resolve(details));
+    const name = `${castName} (trained)`;
+    const known = this.db.modelFolders.byPath(row.outDir);
+    const folder = known
+      ? (this.db.modelFolders.update(known.id, { name, info: details }) as ModelFolderRow)
+      : this.db.modelFolders.create({ path: row.outDir, name, info: details, castId: row.castId });
+    this.db.trainings.update(row.id, { modelId: folder.id });
+    this.changed('model', folder.id, known ? 'updated' : 'created');
+    // the folder was rewritten under a renderer that had loaded it: load it again
+    if (known && this.activeModel === folder.id) await this.reloadActiveModel();
+    return folder.id;
+  }
+
+  /** Loads the active model again in a new renderer (its folder changed on disk). */
+  private reloadActiveModel(): Promise<void> {
+    const run = this.modelChain.then(async () => {
+      const folder = this.db.modelFolders.get(this.activeModel);
+      if (!folder) return;
+      const runner = (this.options.createRunner ?? defaultCreateRunner)(engineOptions(this.options, folder));
+      const info = await runner.info().catch(async (err: unknown) => {
+        await runner.close().catch(() => undefined);
+        throw err;
+      });
+      const old = this.runner;
+      this.runner = runner;
+      this.modelInfo = info;
+      await old.close().catch(() => undefined);
+      this.changed('model', folder.id, 'updated');
+    });
+    this.modelChain = run.catch(() => undefined);
+    return run.catch(() => undefined);
+  }
+
+  /** The cast a model was trained on (the newest training that produced it), or undefined. */
+  private trainedCastOf(modelId: string): { training: TrainingRow; cast: TrainedCast } | undefined {
+    const folder = this.db.modelFolders.get(modelId);
+    if (!folder || folder.castId === null) return undefined;
+    const training = this.db.trainings.forModel(modelId);
+    if (!training) return undefined;
+    return {
+      training,
+      cast: {
+        castId: training.castId,
+        castName: this.db.casts.get(training.castId)?.name ?? folder.name,
+        subjects: training.subjects.map((s) => ({
+          subjectId: this.db.subjects.get(s.subjectId)?.deletedAt === null ? s.subjectId : null,
+          name: s.name,
+          identifier: s.identifier,
+          classNoun: s.classNoun,
+        })),
+        steps: training.settings.steps,
+        trainedAt: training.updatedAt,
+      },
+    };
+  }
+
+  private toTraining(r: TrainingRow): CastTraining {
+    const job = this.db.jobs.get(r.jobId);
+    const state = job?.state ?? 'queued';
+    const resumable = state === 'cancelled' || state === 'failed';
+    return {
+      id: r.id,
+      castId: r.castId,
+      castName: this.db.casts.get(r.castId)?.name ?? 'cast',
+      state,
+      jobId: r.jobId,
+      settings: { ...r.settings },
+      baseModelName: r.baseModelName,
+      subjects: r.subjects.map((s) => ({
+        subjectId: this.db.subjects.get(s.subjectId)?.deletedAt === null ? s.subjectId : null,
+        name: s.name,
+        identifier: s.identifier,
+        classNoun: s.classNoun,
+      })),
+      progress: r.progress,
+      losses: this.db.trainings.losses(r.id),
+      previews: this.db.trainings.previews(r.id).map((p) => ({
+        step: p.step,
+        images: p.images.map(({ hash, ...rest }) => ({ ...rest, image: this.fileRefOf(hash) })),
+      })),
+      samples: r.samples.map(({ hash, ...rest }): TrainingSample => ({
+        ...rest,
+        image: this.fileRefOf(hash),
+      })),
+      resumable,
+      checkpointStep: resumable ? checkpointStep(r.workDir) : 0,
+      ...(job?.error ? { error: job.error } : {}),
+      ...(r.modelId !== null && state === 'finished' ? { modelId: r.modelId } : {}),
+      createdAt: r.createdAt,
+      updatedAt: r.updatedAt,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Rendering
 
   private async model(): Promise<ModelInfo> {
@@ -1059,10 +1545,17 @@ export class StudioService {
       request.segmentMap === null && request.regions.length === 0
         ? await this.blankSegmentMap(request.backgroundColor)
         : undefined;
+    // A model trained on a cast knows its subjects by the identifiers and class nouns they were
+    // trained with (even if the library's token was edited since).
+    const trained = this.trainedCastOf(this.activeModel)?.training.subjects ?? [];
     return {
       subject: (id) => {
         const s = this.db.subjects.get(id);
-        return s && s.deletedAt === null ? { token: s.token, classNoun: s.classNoun } : undefined;
+        if (!s || s.deletedAt !== null) return undefined;
+        const t = trained.find((x) => x.subjectId === id);
+        return t
+          ? { token: t.identifier, classNoun: t.classNoun }
+          : { token: s.token, classNoun: s.classNoun };
       },
       hasFile: (hash) => this.db.files.get(hash) !== undefined && this.store.has(hash),
       model,
@@ -1156,6 +1649,14 @@ export class StudioService {
   }
 
   private onQueueEvent(event: JobQueueEvent): void {
+    if (event.job.kind === 'training') {
+      // progress goes out as training.progress (runTrainingJob); state changes as both events
+      if (event.type === 'progress') return;
+      this.emit({ type: 'job.updated', job: this.toJob(event.job) });
+      const training = this.db.trainings.byJob(event.job.id);
+      if (training) this.emit({ type: 'training.updated', training: this.toTraining(training) });
+      return;
+    }
     if (event.type === 'progress') {
       const preview = event.previewHash ? this.db.files.get(event.previewHash) : undefined;
       this.emit({
@@ -1499,6 +2000,7 @@ export class StudioService {
       kind: r.kind,
       state: r.state,
       panelId: r.panelId,
+      ...(r.kind === 'training' ? { castId: (r.input as TrainingJobInput).castId } : {}),
       progress: r.progress,
       ...(r.error !== null ? { error: r.error } : {}),
       ...(r.result?.renderId ? { renderId: r.result.renderId } : {}),
@@ -1527,6 +2029,10 @@ export class StudioService {
       }
     }
   }
+}
+
+function withCast(cast: TrainedCast | undefined): { cast?: TrainedCast } {
+  return cast ? { cast } : {};
 }
 
 function toCast(r: CastRow): Cast {
@@ -1602,4 +2108,37 @@ export function safeFileName(title: string): string {
     .slice(0, 100)
     .trim();
   return cleaned === '' ? 'comic' : cleaned;
+}
+
+/** The folder name of a cast's trained model: its name as a file name, and the start of its id. */
+function castFolderName(cast: CastRow): string {
+  const slug = cast.name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 40);
+  return `${slug || 'cast'}-${cast.id.slice(0, 8)}`;
+}
+
+/** The fields of a patch that are set. */
+function definedFields<T extends object>(patch: T): Partial<T> {
+  return Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The UNet step of the newest checkpoint in a training's work folder (0 when there is none). */
+function checkpointStep(workDir: string): number {
+  try {
+    const latest = JSON.parse(readFileSync(join(workDir, 'unet', 'latest.json'), 'utf8')) as {
+      step?: unknown;
+    };
+    return typeof latest.step === 'number' ? latest.step : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Width and height from a PNG's IHDR chunk. */
+function pngSize(png: Uint8Array): { width: number; height: number } {
+  const view = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
 }

@@ -6,6 +6,7 @@ import { LibraryView } from './views/LibraryView';
 import { PagesView } from './views/PagesView';
 import { PanelEditorView } from './views/PanelEditorView';
 import { StoryboardView } from './views/StoryboardView';
+import { TrainingView } from './views/TrainingView';
 
 function isTextField(target: EventTarget | null): boolean {
   return (
@@ -33,11 +34,11 @@ export function App() {
       const place = studio.state.place;
       switch (command.type) {
         case 'undo':
-          if (place === 'library') return;
+          if (place === 'library' || place === 'training') return;
           studio.undo();
           break;
         case 'redo':
-          if (place === 'library') return;
+          if (place === 'library' || place === 'training') return;
           studio.redo();
           break;
         case 'render':
@@ -86,6 +87,7 @@ export function App() {
       {connection.kind === 'ready' && state.place === 'storyboard' && <StoryboardView />}
       {connection.kind === 'ready' && state.place === 'panel' && <PanelEditorView />}
       {connection.kind === 'ready' && state.place === 'library' && <LibraryView />}
+      {connection.kind === 'ready' && state.place === 'training' && <TrainingView />}
       {connection.kind === 'ready' && state.place === 'pages' && <PagesView />}
     </div>
   );

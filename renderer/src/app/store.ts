@@ -8,6 +8,7 @@ import type {
   ApiIssue,
   AppInfo,
   Cast,
+  CastTraining,
   FileRef,
   Id,
   Job,
@@ -22,8 +23,11 @@ import type {
   StudioClient,
   StudioEvent,
   Subject,
+  TrainingCheck,
+  TrainingSettings,
 } from '../../../electron/api/contract';
 import { LayoutError, pageLayout } from '../../../common/pages/layout';
+import { TRAINING_DEFAULTS } from '../../../common/training/settings';
 import type { PageSettings } from '../../../common/pages/layout';
 import { errorIssues, errorMessage } from '../api/client';
 import { downloadUrl } from '../api/download';
@@ -53,13 +57,15 @@ import {
   setTemplate,
 } from '../pages/book';
 import type { BookState, PageSettingsPatch } from '../pages/book';
+import { withLoss, withPreview } from '../training/curve';
 
-export type Place = 'storyboard' | 'panel' | 'library' | 'pages';
+export type Place = 'storyboard' | 'panel' | 'library' | 'training' | 'pages';
 
 export const PLACES: readonly { id: Place; label: string }[] = [
   { id: 'storyboard', label: 'Storyboard' },
   { id: 'panel', label: 'Panel' },
   { id: 'library', label: 'Library' },
+  { id: 'training', label: 'Training' },
   { id: 'pages', label: 'Pages' },
 ];
 
@@ -134,6 +140,24 @@ export interface StudioState {
   readonly modelMessage: { kind: 'error' | 'info'; text: string } | null;
   /** A model is being imported or switched. */
   readonly modelBusy: boolean;
+  /** The Training place: the latest training of each cast, by cast id, and what is shown. */
+  readonly training: TrainingPlaceState;
+}
+
+/** The Training place. */
+export interface TrainingPlaceState {
+  /** The latest training of each cast that has one (loss curves and pictures included), by cast id. */
+  readonly byCast: Readonly<Record<Id, CastTraining>>;
+  /** The cast shown. */
+  readonly castId: Id | null;
+  /** What stops the shown cast from training (null while it is being checked). */
+  readonly check: (TrainingCheck & { castId: Id }) | null;
+  /** The settings of the next start, as edited. */
+  readonly settings: TrainingSettings;
+  /** A start, cancel or resume is on its way. */
+  readonly busy: boolean;
+  /** Why the last action failed (one sentence). */
+  readonly error: string | null;
 }
 
 /** The Pages place's export: what runs, and what the last export did (where the file went). */
@@ -173,6 +197,8 @@ export class Studio {
   private bookTimer: ReturnType<typeof setTimeout> | null = null;
   /** The book before a drag started (the drag becomes one undo step when it ends). */
   private gestureBase: BookState | null = null;
+  /** A check of the shown cast, soon (library edits come in bursts). */
+  private trainingCheckTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly api: StudioClient) {
     this.current = {
@@ -213,6 +239,14 @@ export class Studio {
       models: [],
       modelMessage: null,
       modelBusy: false,
+      training: {
+        byCast: {},
+        castId: null,
+        check: null,
+        settings: { ...TRAINING_DEFAULTS },
+        busy: false,
+        error: null,
+      },
     };
   }
 
@@ -272,6 +306,7 @@ export class Studio {
       },
     );
     void this.modelReady.then(() => this.loadModels());
+    void this.loadTrainings();
     const remembered = localStorage.getItem(LAST_STORY_KEY);
     const story = this.current.stories.find((s) => s.id === remembered) ?? this.current.stories[0];
     if (story) await this.selectStory(story.id);
@@ -279,6 +314,7 @@ export class Studio {
 
   stop(): void {
     this.unsubscribe?.();
+    if (this.trainingCheckTimer) clearTimeout(this.trainingCheckTimer);
     for (const timer of this.saveTimers.values()) clearTimeout(timer);
     if (this.bookTimer) clearTimeout(this.bookTimer);
   }
@@ -286,6 +322,7 @@ export class Studio {
   private onEvent(event: StudioEvent): void {
     switch (event.type) {
       case 'job.updated':
+        if (event.job.kind !== 'render') break; // trainings report as training.updated
         this.updateRender(event.job.panelId, (r) =>
           r.job && r.job.id !== event.job.id && event.job.createdAt < r.job.createdAt
             ? r
@@ -331,6 +368,30 @@ export class Studio {
         if (event.entity === 'subject') void this.refreshSubjects();
         if (event.entity === 'cast') void this.refreshCasts();
         if (event.entity === 'model') void this.loadModels();
+        // the shown cast's check may have changed (pictures added, members ticked, another model)
+        if (['subject', 'cast', 'model'].includes(event.entity) && this.current.place === 'training')
+          this.scheduleTrainingCheck();
+        break;
+      case 'training.updated':
+        this.setTrainingOf(event.training.castId, () => event.training);
+        if (event.training.state === 'finished') void this.loadModels();
+        break;
+      case 'training.progress':
+        this.setTrainingOf(event.castId, (t) =>
+          t && t.id === event.trainingId
+            ? {
+                ...t,
+                state: 'running',
+                progress: event.progress,
+                losses: event.loss ? withLoss(t.losses, event.loss) : t.losses,
+              }
+            : t,
+        );
+        break;
+      case 'training.preview':
+        this.setTrainingOf(event.castId, (t) =>
+          t && t.id === event.trainingId ? { ...t, previews: withPreview(t.previews, event.preview) } : t,
+        );
         break;
     }
   }
@@ -353,6 +414,7 @@ export class Studio {
       }
     }
     this.set({ place });
+    if (place === 'training') this.enterTraining();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1183,6 +1245,130 @@ export class Studio {
       this.set({ modelBusy: false, modelMessage: { kind: 'error', text: errorMessage(error) } });
     }
     await this.loadModels();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Training (teaching a cast to the model)
+
+  private setTraining(patch: Partial<TrainingPlaceState>): void {
+    this.set({ training: { ...this.current.training, ...patch } });
+  }
+
+  private setTrainingOf(castId: Id, update: (t: CastTraining | undefined) => CastTraining | undefined): void {
+    const before = this.current.training.byCast[castId];
+    const after = update(before);
+    if (after === before || !after) return;
+    this.setTraining({ byCast: { ...this.current.training.byCast, [castId]: after } });
+  }
+
+  /** The latest training of every cast (the loss curves of running trainings come back after a reload). */
+  async loadTrainings(): Promise<void> {
+    try {
+      const list = await this.api.training.list();
+      this.setTraining({ byCast: Object.fromEntries(list.map((t) => [t.castId, t])) });
+    } catch {
+      // the Training place shows its own errors when it is opened
+    }
+  }
+
+  /** Opening the Training place: the story's cast (or the first), its training and its check. */
+  private enterTraining(): void {
+    const { casts, training } = this.current;
+    const shown = casts.find((c) => c.id === training.castId);
+    const castId = shown?.id ?? this.story?.castId ?? casts[0]?.id ?? null;
+    this.chooseTrainingCast(castId);
+    void this.loadTrainings();
+  }
+
+  /** Opens the Training place on a cast (the Library's "Train" button). */
+  openTraining(castId: Id): void {
+    this.set({ place: 'training' });
+    this.chooseTrainingCast(castId);
+    void this.loadTrainings();
+  }
+
+  chooseTrainingCast(castId: Id | null): void {
+    const previous = castId ? this.current.training.byCast[castId] : undefined;
+    this.setTraining({
+      castId,
+      check: null,
+      error: null,
+      // a cast trained before offers its last settings again
+      settings: previous ? { ...previous.settings } : this.current.training.settings,
+    });
+    if (castId) void this.checkTraining(castId);
+  }
+
+  private scheduleTrainingCheck(): void {
+    if (this.trainingCheckTimer) clearTimeout(this.trainingCheckTimer);
+    this.trainingCheckTimer = setTimeout(() => {
+      this.trainingCheckTimer = null;
+      const castId = this.current.training.castId;
+      if (castId) void this.checkTraining(castId);
+    }, 250);
+  }
+
+  /** Asks the backend what would stop the cast from training (before anything starts). */
+  async checkTraining(castId: Id): Promise<void> {
+    try {
+      const check = await this.api.training.check({ castId });
+      if (this.current.training.castId === castId) this.setTraining({ check: { ...check, castId } });
+    } catch (error) {
+      if (this.current.training.castId === castId)
+        this.setTraining({
+          check: { castId, ok: false, problems: [errorMessage(error)], baseModelName: '' },
+        });
+    }
+  }
+
+  setTrainingSettings(patch: Partial<TrainingSettings>): void {
+    this.setTraining({ settings: { ...this.current.training.settings, ...patch } });
+  }
+
+  async startTraining(): Promise<void> {
+    const { castId, settings, busy } = this.current.training;
+    if (!castId || busy) return;
+    this.setTraining({ busy: true, error: null });
+    try {
+      const training = await this.api.training.start({ castId, settings });
+      this.setTrainingOf(castId, () => training);
+      this.setTraining({ busy: false });
+    } catch (error) {
+      this.setTraining({ busy: false, error: errorMessage(error) });
+      void this.checkTraining(castId);
+    }
+  }
+
+  async cancelTraining(): Promise<void> {
+    const castId = this.current.training.castId;
+    if (!castId) return;
+    this.setTraining({ busy: true, error: null });
+    try {
+      const training = await this.api.training.cancel({ castId });
+      this.setTrainingOf(castId, () => training);
+      this.setTraining({ busy: false });
+    } catch (error) {
+      this.setTraining({ busy: false, error: errorMessage(error) });
+    }
+  }
+
+  async resumeTraining(): Promise<void> {
+    const castId = this.current.training.castId;
+    if (!castId || this.current.training.busy) return;
+    this.setTraining({ busy: true, error: null });
+    try {
+      const training = await this.api.training.resume({ castId });
+      this.setTrainingOf(castId, () => training);
+      this.setTraining({ busy: false });
+    } catch (error) {
+      this.setTraining({ busy: false, error: errorMessage(error) });
+    }
+  }
+
+  /** The models trained on a cast (newest first): what the panel editor offers for the story's cast. */
+  trainedModels(castId: Id | null | undefined): ModelEntry[] {
+    if (!castId) return [];
+    return this.current.models.filter((m) => m.cast?.castId === castId);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /**
  * The subject library: subjects as cards (name, class noun, identifier token, reference images that
- * are dropped onto the card), casts that group subjects for a story, and the models renders can use
- * (the default one and imported model folders).
+ * are dropped onto the card, the casts and trained models that include them), casts that group
+ * subjects for a story (each with its way to the Training place), and the models renders can use (the
+ * default one, imported model folders and models trained on a cast).
  */
 import { useRef, useState } from 'react';
 import type { Cast, ModelEntry, Subject } from '../../../electron/api/contract';
@@ -110,6 +111,7 @@ function SubjectCard({ subject }: { subject: Subject }) {
         {field('classNoun', 'Class')}
         {field('token', 'Identifier token', true)}
       </div>
+      <Memberships subject={subject} />
       <div className="ref-strip" aria-label={`Reference images of ${subject.name}`}>
         {subject.referenceImages.length === 0 && <span className="hint">No reference images yet.</span>}
         {subject.referenceImages.map((image) => (
@@ -149,6 +151,24 @@ function SubjectCard({ subject }: { subject: Subject }) {
         </p>
       )}
     </article>
+  );
+}
+
+/** The casts a subject is in, and the trained models that know it. */
+function Memberships({ subject }: { subject: Subject }) {
+  const [state] = useStudio();
+  const casts = state.casts.filter((c) => c.subjectIds.includes(subject.id));
+  const models = state.models.filter((m) => m.cast?.subjects.some((s) => s.subjectId === subject.id));
+  if (casts.length === 0 && models.length === 0) return null;
+  return (
+    <div className="memberships faint" data-testid="subject-memberships">
+      {casts.length > 0 && <span>In {casts.map((c) => c.name).join(', ')}</span>}
+      {models.length > 0 && (
+        <span>
+          {' · '}Trained in {models.map((m) => m.name).join(', ')}
+        </span>
+      )}
+    </div>
   );
 }
 
@@ -264,6 +284,7 @@ function CastCard({ cast, current }: { cast: Cast; current: boolean }) {
   const [name, setName] = useState<string | null>(null);
   const story = studio.story;
   const message = state.libraryMessages[cast.id];
+  const trained = studio.trainedModels(cast.id);
   return (
     <div className={`cast${current ? ' current' : ''}`} data-testid="cast">
       <div className="cast-head">
@@ -309,6 +330,17 @@ function CastCard({ cast, current }: { cast: Cast; current: boolean }) {
             {s.name} <span className="faint">({s.classNoun})</span>
           </label>
         ))}
+      </div>
+      <div className="cast-foot">
+        <button
+          title={`Teach ${cast.name} to the model (the Training place)`}
+          onClick={() => studio.openTraining(cast.id)}
+        >
+          {trained.length > 0 ? 'Train again…' : 'Train…'}
+        </button>
+        <span className="faint">
+          {trained.length > 0 ? `Trained: ${trained.map((m) => m.name).join(', ')}` : 'Not trained yet'}
+        </span>
       </div>
       {message && <p className="error-text">{message.text}</p>}
     </div>
@@ -399,8 +431,9 @@ function ModelRow({ entry }: { entry: ModelEntry }) {
         ...(d.hasSegmentation ? ['segmentation (SAL)'] : []),
       ]
     : [];
-  const source =
-    entry.kind === 'folder'
+  const source = entry.cast
+    ? 'trained in the studio'
+    : entry.kind === 'folder'
       ? 'imported'
       : entry.source === 'random'
         ? 'built-in test model (random weights)'
@@ -439,6 +472,12 @@ function ModelRow({ entry }: { entry: ModelEntry }) {
           </button>
         )}
       </div>
+      {entry.cast && (
+        <div>
+          Knows {entry.cast.subjects.map((s) => `${s.name} (“${s.identifier} ${s.classNoun}”)`).join(', ')} ·{' '}
+          {entry.cast.steps} steps
+        </div>
+      )}
       {entry.path && <code className="model-path">{entry.path}</code>}
       {facts.length > 0 && <div className="faint">{facts.join(' · ')}</div>}
       {entry.problem && <p className="error-text">{entry.problem}</p>}

@@ -19,6 +19,7 @@ import type { RenderState } from '../app/store';
 import { useStudio } from '../app/useStudio';
 import { PanelCanvas } from '../canvas/PanelCanvas';
 import { CastSection } from '../components/CastSection';
+import { ModelPicker } from '../components/ModelPicker';
 import { downloadText, NumberField } from '../components/fields';
 import { ToolIcon } from '../components/ToolIcon';
 import {
@@ -118,6 +119,7 @@ export function PanelEditorView() {
     <div className="workspace editor">
       <aside className="sidebar" aria-label="Cast and tools">
         <CastSection doc={doc} />
+        <ModelPicker />
         <ToolsSection />
       </aside>
       <main className="canvas-area" aria-label="Panel canvas">

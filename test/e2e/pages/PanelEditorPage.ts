@@ -172,6 +172,12 @@ export class PanelEditorPage {
     await this.page.getByTestId('steps').blur();
   }
 
+  /** Picks the model renders use in the editor's Model section (by the start of its label). */
+  async chooseModel(startsWith: string): Promise<void> {
+    const select = this.page.getByLabel('Model for renders');
+    await select.selectOption({ label: await this.optionLabel(select, startsWith) });
+  }
+
   async castMember(name: string): Promise<Locator> {
     return this.page
       .getByRole('region', { name: 'Cast' })
