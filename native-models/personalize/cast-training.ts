@@ -181,9 +181,11 @@ export async function trainCast(o: CastTrainingOptions): Promise<CastTrainingRes
   }
   o.onPrepared?.({ subjects, samples });
   progress({ phase: 'prepare', step: 1, totalSteps: 1 });
+  const methods = new Map<string, number>();
+  for (const c of subjects.flatMap((s) => s.cutOuts)) methods.set(c.method, (methods.get(c.method) ?? 0) + 1);
   log(
-    `cast '${o.cast.name}': ${n} subjects, ${samples.length} augmented samples (cut-outs: ${subjects
-      .flatMap((s) => s.cutOuts.map((c) => c.method))
+    `cast '${o.cast.name}': ${n} subjects, ${samples.length} augmented samples (cut-outs: ${[...methods]
+      .map(([m, k]) => `${k} ${m}`)
       .join(', ')})`,
   );
 

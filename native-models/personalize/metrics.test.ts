@@ -15,6 +15,7 @@ import {
   embedReferences,
   evaluatePanel,
   loadImageTextEmbedder,
+  ReferenceEmbeddingCache,
   sas,
   segmentCrop,
   type ImageTextEmbedder,
@@ -370,6 +371,53 @@ describe('a whole panel', () => {
       }
       expect(scores.clipT).toBeGreaterThan(0);
       expect(scores.clipT).toBeLessThanOrEqual(1);
+    } finally {
+      await clip.release();
+      await encoder.release();
+    }
+  });
+
+  it("embeds each subject's references once across panels with a cache, with the same scores", async () => {
+    const tiny = await loadImageTextEmbedder(TINY_CLIP);
+    let clipImages = 0;
+    const clip: ImageTextEmbedder = {
+      kind: tiny.kind,
+      embedImages: (images) => {
+        clipImages += images.length;
+        return tiny.embedImages(images);
+      },
+      embedTexts: (texts) => tiny.embedTexts(texts),
+      release: () => tiny.release(),
+    };
+    const { model } = randomSegmentationModel(['background', 'a', 'b'], 5);
+    const encoder = await SegmentationEncoder.create(model, { encoderPrefix: 'conv1.', imageSize: 64 });
+    try {
+      const references = [0, 1].map((k) =>
+        [30, 31, 32].map((seed) => {
+          const scene = generateScene(seed, { subjects: 2 });
+          return { image: scene.image, mask: scene.subjects[k].mask };
+        }),
+      );
+      const panels = [22, 23].map((seed) => {
+        const scene = generateScene(seed, { subjects: 2 });
+        return {
+          image: scene.image,
+          prompt: scene.caption,
+          subjects: scene.subjects.map((s, k) => ({
+            name: `${k}`,
+            segment: s.mask,
+            references: references[k],
+          })),
+        };
+      });
+      const cache = new ReferenceEmbeddingCache();
+      const first = await evaluatePanel(panels[0], { clip, sas: encoder, cache });
+      expect(clipImages).toBe(2 * 3 + 2 + 1); // the references once, then each crop and the whole image
+      clipImages = 0;
+      const second = await evaluatePanel(panels[1], { clip, sas: encoder, cache });
+      expect(clipImages).toBe(2 + 1);
+      expect(first).toEqual(await evaluatePanel(panels[0], { clip, sas: encoder }));
+      expect(second).toEqual(await evaluatePanel(panels[1], { clip, sas: encoder }));
     } finally {
       await clip.release();
       await encoder.release();

@@ -682,15 +682,20 @@ export async function sas(
 ): Promise<number> {
   const o = { ...options, masked: options.masked ?? true };
   const [features] = await encoder.embedImages([generatedView(generated, o)]);
-  const refs =
-    'embeddings' in references
-      ? references
-      : {
-          embeddings: await encoder.embedImages(
-            referenceViews(references, o.segment !== undefined, o.masked),
-          ),
-        };
+  const refs = 'embeddings' in references ? references : await embedSasReferences(encoder, references, o);
   return meanCosine(features, refs.embeddings);
+}
+
+/** SAS features of references, cropped as `options` say (masked by default), for repeated {@link sas} calls. */
+export async function embedSasReferences(
+  encoder: SegmentationEncoder,
+  references: readonly ReferenceImage[],
+  options: CropOptions = {},
+): Promise<EmbeddedReferences> {
+  const masked = options.masked ?? true;
+  return {
+    embeddings: await encoder.embedImages(referenceViews(references, options.segment !== undefined, masked)),
+  };
 }
 
 /**
@@ -714,6 +719,41 @@ export interface PanelSubject {
   references: readonly ReferenceImage[];
 }
 
+/**
+ * Reference embeddings kept across {@link evaluatePanel} calls, by reference list (the same array
+ * object) and view, so that scoring many panels against the same subjects embeds every reference
+ * once. One cache belongs to one CLIP and one segmentation encoder.
+ *
+ * @example
+ * const cache = new ReferenceEmbeddingCache();
+ * for (const panel of panels) await evaluatePanel(panel, { clip, sas: encoder, cache });
+ */
+export class ReferenceEmbeddingCache {
+  private readonly entries = new WeakMap<
+    readonly ReferenceImage[],
+    Map<string, Promise<EmbeddedReferences>>
+  >();
+
+  /** The embeddings of `references` in `view`, computed by `embed` the first time. */
+  get(
+    references: readonly ReferenceImage[],
+    view: string,
+    embed: () => Promise<EmbeddedReferences>,
+  ): Promise<EmbeddedReferences> {
+    let views = this.entries.get(references);
+    if (!views) {
+      views = new Map();
+      this.entries.set(references, views);
+    }
+    let pending = views.get(view);
+    if (!pending) {
+      pending = embed();
+      views.set(view, pending);
+    }
+    return pending;
+  }
+}
+
 export interface PanelScores {
   clipT: number;
   /** Mean over the subjects. */
@@ -726,19 +766,33 @@ export interface PanelScores {
 /**
  * All three metrics for one generated panel: CLIP-T of the whole image and the (global) prompt;
  * per subject CLIP-I (whole image with one subject, segment crops with several) and SAS (segment
- * crop, masked).
+ * crop, masked). With a `cache`, each subject's references are embedded once across calls.
  */
 export async function evaluatePanel(
   panel: { image: RgbImage; prompt: string; subjects: readonly PanelSubject[] },
-  models: { clip: ImageTextEmbedder; sas?: SegmentationEncoder },
+  models: { clip: ImageTextEmbedder; sas?: SegmentationEncoder; cache?: ReferenceEmbeddingCache },
 ): Promise<PanelScores> {
   if (panel.subjects.length === 0) throw new MetricsError('the panel has no subjects');
   const several = panel.subjects.length > 1;
+  const { cache } = models;
   const subjects: PanelScores['subjects'] = [];
   for (const s of panel.subjects) {
-    const clip = await clipI(models.clip, panel.image, s.references, several ? { segment: s.segment } : {});
-    const subjectSas = models.sas
-      ? await sas(models.sas, panel.image, s.references, { segment: s.segment })
+    const crop = several ? { segment: s.segment } : {};
+    const clipReferences = cache
+      ? await cache.get(s.references, several ? 'clip-crop' : 'clip', () =>
+          embedReferences(models.clip, s.references, crop),
+        )
+      : s.references;
+    const clip = await clipI(models.clip, panel.image, clipReferences, crop);
+    const encoder = models.sas;
+    const sasReferences =
+      cache && encoder
+        ? await cache.get(s.references, 'sas', () =>
+            embedSasReferences(encoder, s.references, { segment: s.segment }),
+          )
+        : s.references;
+    const subjectSas = encoder
+      ? await sas(encoder, panel.image, sasReferences, { segment: s.segment })
       : null;
     subjects.push({ name: s.name, clipI: clip, sas: subjectSas });
   }

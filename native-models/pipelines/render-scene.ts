@@ -208,7 +208,7 @@ export type BaselineName = 'text-to-image' | 'controlnet';
  */
 export async function renderBaselines(
   sd: StableDiffusion,
-  prepared: PreparedScene,
+  prepared: Pick<PreparedScene, 'composite'>,
   options: Pick<RenderSceneOptions, 'signal'> = {},
 ): Promise<Partial<Record<BaselineName, CompositeResult>>> {
   const c = prepared.composite;
