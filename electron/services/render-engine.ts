@@ -16,6 +16,7 @@ import { resizeImage } from '../../native-models/image/image.js';
 import { encodePng } from '../../native-models/image/png.js';
 import { createRandomModel } from '../../native-models/models/random-model.js';
 import type { ResolvedScene, SeededGenerationRequest } from '../../native-models/msp/request.js';
+import { readRareTokens } from '../../native-models/personalize/cast-file.js';
 import { encodeRenderPng, renderScene } from '../../native-models/pipelines/render-scene.js';
 import { StableDiffusion } from '../../native-models/pipelines/stable-diffusion.js';
 import { Runtime } from '../../native-models/runtime/session.js';
@@ -157,21 +158,8 @@ export class RenderEngine {
   }
 }
 
-/**
- * The identifier tokens a model reserves for subjects: `identifiers` in the tokenizer folder's
- * `rare_tokens.json` (written by the tiny-world recipe), or none.
- */
-export async function readRareTokens(tokenizerDir: string): Promise<string[]> {
-  try {
-    const json = JSON.parse(await readFile(join(tokenizerDir, 'rare_tokens.json'), 'utf8')) as unknown;
-    const list = (json as { identifiers?: unknown }).identifiers;
-    return Array.isArray(list)
-      ? list.filter((t): t is string => typeof t === 'string' && /^[A-Za-z0-9_-]{2,32}$/.test(t))
-      : [];
-  } catch {
-    return [];
-  }
-}
+/** The identifier tokens a model reserves for subjects (`tokenizer/rare_tokens.json`), or none. */
+export { readRareTokens };
 
 /** The class names of a segmentation model folder (`classes.json`), or none. */
 export async function readSegmentationClasses(segmentationDir: string): Promise<string[]> {
