@@ -148,11 +148,10 @@ export class TinyClipEmbedder implements ImageTextEmbedder {
         throw new MetricsError(`${configPath}: the tiny CLIP's towers take '${input}' and give '${output}'`);
     }
     const tokenizerDir = resolve(dir, stringField(text, 'tokenizer', configPath));
-    const [imageEncoder, textEmbedder, tokenizer] = await Promise.all([
-      readRequired(join(dir, stringField(image, 'file', configPath))),
-      readRequired(join(dir, stringField(text, 'file', configPath))),
-      loadTokenizer(tokenizerDir),
-    ]);
+    // In order, so a folder missing several files always reports the same (first) one.
+    const imageEncoder = await readRequired(join(dir, stringField(image, 'file', configPath)));
+    const textEmbedder = await readRequired(join(dir, stringField(text, 'file', configPath)));
+    const tokenizer = await loadTokenizer(tokenizerDir);
     const architecture = tinyClipArchitecture(tokenizer.vocabSize);
     architecture.imageSize = imageSize;
     architecture.text.maxPositions = sequenceLength;

@@ -568,12 +568,17 @@ export class CLIPTokenizer {
     const specialPath = path.join(dir, 'special_tokens_map.json');
     const configPath = path.join(dir, 'tokenizer_config.json');
 
-    const [vocabText, mergesText, specialText, configText] = await Promise.all([
+    // Read together, but report failures in file order so the error does not depend on timing.
+    const settled = await Promise.allSettled([
       readText(vocabPath, true),
       readText(mergesPath, true),
       readText(specialPath, false),
       readText(configPath, false),
     ]);
+    const [vocabText, mergesText, specialText, configText] = settled.map((r) => {
+      if (r.status === 'rejected') throw r.reason;
+      return r.value;
+    });
 
     const vocabJson = parseJson(vocabPath, vocabText as string);
     if (!isPlainObject(vocabJson)) {
