@@ -5,6 +5,7 @@
  *   msp tokenize (--model <dir> | --tokenizer <dir>) "text" [--json]
  *   msp create-random-model <dir> [--seed N]
  *   msp train-cast <cast.json> [--model <dir>] [--out <dir>] [--steps N] [--resume]
+ *   msp check-cast <cast-model-dir> [--scenes N] [--steps N] [--guidance X] [--sal W] [--seed N] [--grid out.png] [--json]
  *   msp generate [--model <dir>] --prompt "..." [--negative "..."] [--steps N] [--scheduler S]
  *                [--guidance X] [--seed N] [--width W --height H] [--init-image F --strength X] [--out file.png]
  *
@@ -38,6 +39,13 @@ import { DEFAULT_STORY_SETTINGS, DEMO_STORY, renderStory, type StorySettings } f
 import { encodePng } from '../image/png.js';
 import { readCastFile } from '../personalize/cast-file.js';
 import { trainCast, type CastTrainingPhase } from '../personalize/cast-training.js';
+import {
+  checkIdentifiers,
+  identifierCheckSceneLine,
+  identifierCheckSettingsLine,
+  identifierCheckSummary,
+  writeIdentifierCheckGrid,
+} from '../personalize/identifier-check.js';
 
 interface Command {
   summary: string;
@@ -380,6 +388,69 @@ const COMMANDS: Record<string, Command> = {
       }
     },
   },
+  'check-cast': {
+    summary:
+      "measure a cast model's identifiers: the share of held-out two-subject scenes whose subjects its segmentation model finds in their own regions",
+    usage:
+      'msp check-cast <cast-model-dir> [--scenes N] [--steps N] [--guidance X] [--sal W] [--seed N] [--grid out.png] [--json]',
+    options: {
+      ...common,
+      ...runtimeOptions,
+      scenes: { type: 'string' },
+      steps: { type: 'string' },
+      guidance: { type: 'string' },
+      sal: { type: 'string' },
+      seed: { type: 'string' },
+      grid: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    async run(values, positionals) {
+      const modelDir = onePositional(positionals, 'cast-model-dir');
+      const grid = typeof values.grid === 'string' ? resolve(values.grid) : undefined;
+      if (grid && !existsSync(dirname(grid)))
+        throw new UsageError(`the folder of --grid ${grid} does not exist`);
+      const int = (key: string, min: number) =>
+        values[key] === undefined ? undefined : intOption(values[key] as string, `--${key}`, min);
+      const num = (key: string) =>
+        values[key] === undefined ? undefined : numberOption(values[key] as string, `--${key}`, 0);
+      const json = values.json === true;
+      const controller = new AbortController();
+      const onSigint = () => controller.abort();
+      process.once('SIGINT', onSigint);
+      const runtime = makeRuntime(values);
+      try {
+        const result = await checkIdentifiers({
+          modelDir,
+          ...stripUndefined({
+            scenes: int('scenes', 1),
+            steps: int('steps', 2),
+            guidanceScale: num('guidance'),
+            salWeight: num('sal'),
+            seed: int('seed', 0),
+          }),
+          runtime,
+          signal: controller.signal,
+          ...(json ? {} : { onScene: (s) => process.stdout.write(`${identifierCheckSceneLine(s)}\n`) }),
+        });
+        if (grid) await writeIdentifierCheckGrid(result, grid);
+        if (json) {
+          const { images: _images, ...rest } = result;
+          process.stdout.write(JSON.stringify({ ...rest, ...(grid ? { grid } : {}) }) + '\n');
+        } else {
+          process.stdout.write(
+            [
+              identifierCheckSummary(result),
+              `settings: ${identifierCheckSettingsLine(result.settings)}, ${result.settings.width}x${result.settings.height} (${result.seconds.toFixed(0)}s)`,
+              ...(grid ? [`wrote ${grid}`] : []),
+            ].join('\n') + '\n',
+          );
+        }
+      } finally {
+        process.off('SIGINT', onSigint);
+        await runtime.dispose();
+      }
+    },
+  },
   demo: {
     summary:
       'the end-to-end demo: a three-panel story through the MSP pipeline on the embedded tiny model, and a one-page PNG',
@@ -649,6 +720,7 @@ export async function main(argv: string[]): Promise<number> {
         'OpenPoseFormatError',
         'CastError',
         'AugmentError',
+        'IdentifierCheckError',
       ].includes(err.name)
     ) {
       process.stderr.write(`msp ${verb}: ${err.message}\n`);

@@ -142,6 +142,15 @@ const FULL_FINE_TUNING_MAX_PARAMETERS = 50_000_000;
 
 /** Trains a cast into a variant model folder; see the file header for the steps. */
 export async function trainCast(o: CastTrainingOptions): Promise<CastTrainingResult> {
+  const runtime = new Runtime();
+  try {
+    return await trainCastOn(runtime, o);
+  } finally {
+    await runtime.dispose();
+  }
+}
+
+async function trainCastOn(runtime: Runtime, o: CastTrainingOptions): Promise<CastTrainingResult> {
   const started = performance.now();
   const log = o.log ?? (() => {});
   const progress = (p: CastTrainingProgress) => o.onProgress?.(p);
@@ -153,7 +162,6 @@ export async function trainCast(o: CastTrainingOptions): Promise<CastTrainingRes
   if (prior && batch < 2) throw new CastError('prior preservation needs a batch of at least 2');
 
   // 1. check the cast against the base model
-  const runtime = new Runtime();
   const sd = await StableDiffusion.load(o.baseModelDir, runtime);
   checkCastForModel(o.cast, await readRareTokens(sd.model.tokenizerDir));
   if (sd.model.schedulerConfig.predictionType !== 'epsilon')
@@ -290,7 +298,6 @@ export async function trainCast(o: CastTrainingOptions): Promise<CastTrainingRes
   const trainedParameters = step.parameters;
   await step.dispose();
   if (result.stoppedBy === 'cancelled') {
-    await runtime.dispose();
     return cancelled(o, started, result.step, result.lastLoss, method);
   }
 
@@ -317,7 +324,6 @@ export async function trainCast(o: CastTrainingOptions): Promise<CastTrainingRes
         }),
     });
     if (segmentation.step < segmentationSteps) {
-      await runtime.dispose();
       return cancelled(o, started, result.step, result.lastLoss, method);
     }
     log(
@@ -358,7 +364,6 @@ export async function trainCast(o: CastTrainingOptions): Promise<CastTrainingRes
   await rm(o.outDir, { recursive: true, force: true });
   await rename(staging, o.outDir);
   await rm(workDir, { recursive: true, force: true });
-  await runtime.dispose();
   progress({ phase: 'export', step: 1, totalSteps: 1 });
   return {
     outDir: o.outDir,
