@@ -3,37 +3,17 @@
  * bin/msp.js to prove the installed command works (npm test builds dist/ first).
  */
 import { sharedData } from './helpers/shared-data.js';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { main } from '../native-models/cli/main.js';
 import { readPngText } from '../native-models/image/png.js';
 import { cleanupTempDirs, makeTempDir, sharedRandomModel } from './helpers/random-model.js';
+import { runMsp as msp } from './helpers/cli.js';
 
 afterAll(cleanupTempDirs);
-
-async function msp(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
 
 describe('msp', () => {
   it('lists its commands and has --help on every verb', async () => {

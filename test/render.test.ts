@@ -3,32 +3,15 @@
  * without a scaffold image, with ControlNet and with SAL, each deterministic by seed; bad scenes
  * give one clear error naming the field and write nothing.
  */
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { main } from '../native-models/cli/main.js';
 import { writeExampleScene, type ExampleSceneOptions } from '../native-models/msp/example-scenes.js';
 import { readPngText } from '../native-models/image/png.js';
 import { cleanupTempDirs, makeTempDir, sharedRandomModel } from './helpers/random-model.js';
+import { runMsp as msp } from './helpers/cli.js';
 
 afterAll(cleanupTempDirs);
-
-async function msp(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi
-    .spyOn(process.stdout, 'write')
-    .mockImplementation((c: string | Uint8Array) => ((stdout += String(c)), true));
-  const err = vi
-    .spyOn(process.stderr, 'write')
-    .mockImplementation((c: string | Uint8Array) => ((stderr += String(c)), true));
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
 
 async function scene(options: ExampleSceneOptions): Promise<{ dir: string; path: string }> {
   const dir = await makeTempDir();

@@ -4,29 +4,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRandomModel } from '../models/random-model.js';
 import { readOnnxWeights } from '../tiny/controlnet-stage.js';
-import { identityReferenceImages } from '../world/identity.js';
+import { identityReferences, PAIR_CAST } from '../../test/helpers/cast.js';
 import { encodePng } from '../image/png.js';
-import type { RgbImage } from '../image/image.js';
 import { Runtime } from '../runtime/session.js';
 import { StableDiffusion } from '../pipelines/stable-diffusion.js';
 import { textToImage } from '../pipelines/text-to-image.js';
-import { CastError, checkCastForModel, readCastFile, type Cast } from './cast-file.js';
+import { CastError, checkCastForModel, readCastFile } from './cast-file.js';
 import { trainCast, type CastTrainingOptions, type CastTrainingProgress } from './cast-training.js';
-
-/** Three reference images of identity-set subject `index` (world renders at 128x128). */
-function references(index: number): RgbImage[] {
-  return identityReferenceImages(index)
-    .slice(0, 3)
-    .map((scene) => scene.image);
-}
-
-const CAST: Cast = {
-  name: 'pair',
-  subjects: [
-    { name: 'Captain', identifier: 'sks', classNoun: 'cartoon man', images: references(0) },
-    { name: 'Mog', identifier: 'zwx', classNoun: 'cat', images: references(4) },
-  ],
-};
 
 /** Small settings: the random model trains a few steps in seconds. */
 const QUICK: Partial<CastTrainingOptions> = {
@@ -56,7 +40,7 @@ describe('cast training', () => {
     const result = await trainCast({
       ...QUICK,
       baseModelDir: base,
-      cast: CAST,
+      cast: PAIR_CAST,
       outDir,
       onProgress: (p) => phases.add(p.phase),
     });
@@ -110,7 +94,7 @@ describe('cast training', () => {
       ...QUICK,
       method: 'lora',
       baseModelDir: base,
-      cast: CAST,
+      cast: PAIR_CAST,
       outDir,
       segmentationSteps: 0,
     });
@@ -134,7 +118,7 @@ describe('cast training', () => {
     const first = await trainCast({
       ...QUICK,
       baseModelDir: base,
-      cast: CAST,
+      cast: PAIR_CAST,
       outDir,
       signal: controller.signal,
       onProgress: (p) => {
@@ -149,7 +133,7 @@ describe('cast training', () => {
     const second = await trainCast({
       ...QUICK,
       baseModelDir: base,
-      cast: CAST,
+      cast: PAIR_CAST,
       outDir,
       resume: true,
       onProgress: (p) => seen.push(p),
@@ -164,7 +148,7 @@ describe('cast training', () => {
     await trainCast({
       ...QUICK,
       baseModelDir: base,
-      cast: CAST,
+      cast: PAIR_CAST,
       outDir: join(root, 'previews'),
       segmentationSteps: 0,
       previewEvery: 2,
@@ -182,7 +166,7 @@ describe('cast checks', () => {
   const model = ['sks', 'zwx', 'qlv'];
 
   it('rejects duplicate identifiers, unknown identifiers, too few images and a cast larger than the token list', () => {
-    const images = references(0);
+    const images = identityReferences(0);
     const subject = (identifier: string, n = 3) => ({
       identifier,
       classNoun: 'cat',
@@ -208,7 +192,7 @@ describe('cast checks', () => {
     const dir = await mkdtemp(join(tmpdir(), 'cast-file-'));
     try {
       await mkdir(join(dir, 'a'));
-      const pictures = references(0);
+      const pictures = identityReferences(0);
       for (const [i, image] of pictures.entries())
         await writeFile(join(dir, 'a', `${i}.png`), await encodePng(image));
       await writeFile(join(dir, 'a', 'broken.png'), 'not a picture');

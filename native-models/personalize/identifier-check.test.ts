@@ -1,9 +1,8 @@
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../cli/main.js';
-import { decodeImage, type RgbImage } from '../image/image.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeImage } from '../image/image.js';
 import { createRandomModel } from '../models/random-model.js';
 import { generateComposite } from '../pipelines/msp.js';
 import { randomSegmentationModel } from '../pipelines/sal.js';
@@ -11,8 +10,7 @@ import { StableDiffusion } from '../pipelines/stable-diffusion.js';
 import { Runtime } from '../runtime/session.js';
 import { classInRegion, judgeImage, SegmentationJudge } from '../tiny/judge.js';
 import { INDOOR_KINDS } from '../world/backgrounds.js';
-import { identityReferenceImages } from '../world/identity.js';
-import type { Cast } from './cast-file.js';
+import { PAIR_CAST } from '../../test/helpers/cast.js';
 import { trainCast } from './cast-training.js';
 import {
   checkIdentifiers,
@@ -22,46 +20,12 @@ import {
   type CheckSubject,
   type IdentifierCheckResult,
 } from './identifier-check.js';
-
-/** Three reference images of identity-set subject `index` (as cast-training.test.ts). */
-function references(index: number): RgbImage[] {
-  return identityReferenceImages(index)
-    .slice(0, 3)
-    .map((scene) => scene.image);
-}
-
-const CAST: Cast = {
-  name: 'pair',
-  subjects: [
-    { name: 'Captain', identifier: 'sks', classNoun: 'cartoon man', images: references(0) },
-    { name: 'Mog', identifier: 'zwx', classNoun: 'cat', images: references(4) },
-  ],
-};
+import { runMsp as msp } from '../../test/helpers/cli.js';
 
 const SUBJECTS: CheckSubject[] = [
   { identifier: 'sks', classNoun: 'cartoon man', prompt: 'a sks cartoon man' },
   { identifier: 'zwx', classNoun: 'cat', prompt: 'a zwx cat' },
 ];
-
-/** Runs the CLI in-process and collects what it writes. */
-async function msp(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    return { code: await main(args), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
 
 describe('held-out scenes', () => {
   const sizes = [
@@ -158,7 +122,7 @@ describe('the identifier check of a cast model', () => {
     // (background + the identifiers), since training its graph would take most of the test's time
     const trained = await trainCast({
       baseModelDir: base,
-      cast: CAST,
+      cast: PAIR_CAST,
       outDir: castDir,
       steps: 1,
       batch: 1,
