@@ -5,7 +5,8 @@
  *   msp tokenize (--model <dir> | --tokenizer <dir>) "text" [--json]
  *   msp create-random-model <dir> [--seed N]
  *   msp train-cast <cast.json> [--model <dir>] [--out <dir>] [--steps N] [--resume]
- *   msp check-cast <cast-model-dir> [--scenes N] [--steps N] [--guidance X] [--sal W] [--seed N] [--grid out.png] [--json]
+ *   msp check-cast <cast-model-dir> [--scenes N] [--steps N] [--guidance X] [--sal W] [--seed N]
+ *                  [--class-judge <segmentation-dir> | --no-class-judge] [--grid out.png] [--json]
  *   msp generate [--model <dir>] --prompt "..." [--negative "..."] [--steps N] [--scheduler S]
  *                [--guidance X] [--seed N] [--width W --height H] [--init-image F --strength X] [--out file.png]
  *
@@ -41,6 +42,7 @@ import { readCastFile } from '../personalize/cast-file.js';
 import { trainCast, type CastTrainingPhase } from '../personalize/cast-training.js';
 import {
   checkIdentifiers,
+  defaultClassJudgeDir,
   identifierCheckSceneLine,
   identifierCheckSettingsLine,
   identifierCheckSummary,
@@ -392,7 +394,7 @@ const COMMANDS: Record<string, Command> = {
     summary:
       "measure a cast model's identifiers: the share of held-out two-subject scenes whose subjects its segmentation model finds in their own regions",
     usage:
-      'msp check-cast <cast-model-dir> [--scenes N] [--steps N] [--guidance X] [--sal W] [--seed N] [--grid out.png] [--json]',
+      'msp check-cast <cast-model-dir> [--scenes N] [--steps N] [--guidance X] [--sal W] [--seed N] [--class-judge <segmentation-dir> | --no-class-judge] [--grid out.png] [--json]',
     options: {
       ...common,
       ...runtimeOptions,
@@ -403,9 +405,19 @@ const COMMANDS: Record<string, Command> = {
       seed: { type: 'string' },
       grid: { type: 'string' },
       json: { type: 'boolean' },
+      'class-judge': { type: 'string' },
+      'no-class-judge': { type: 'boolean' },
     },
     async run(values, positionals) {
       const modelDir = onePositional(positionals, 'cast-model-dir');
+      if (values['class-judge'] !== undefined && values['no-class-judge'] === true)
+        throw new UsageError('--class-judge and --no-class-judge exclude each other');
+      const classJudgeDir =
+        typeof values['class-judge'] === 'string'
+          ? resolve(values['class-judge'])
+          : values['no-class-judge'] === true
+            ? undefined
+            : await defaultClassJudgeDir(modelDir, embeddedModelDir());
       const grid = typeof values.grid === 'string' ? resolve(values.grid) : undefined;
       if (grid && !existsSync(dirname(grid)))
         throw new UsageError(`the folder of --grid ${grid} does not exist`);
@@ -427,6 +439,7 @@ const COMMANDS: Record<string, Command> = {
             guidanceScale: num('guidance'),
             salWeight: num('sal'),
             seed: int('seed', 0),
+            classJudgeDir,
           }),
           runtime,
           signal: controller.signal,

@@ -13,6 +13,11 @@ export interface VaeArchitecture {
   /** Channels per level; the scale factor is 2^(levels - 1). */
   blockOutChannels: number[];
   normGroups: number;
+  /**
+   * Resnets per decoder level (default 1; diffusers decoders have layers_per_block + 1). A decoder
+   * grown from a trained one keeps its blocks as `resnets.0` and adds `resnets.1`, ... after them.
+   */
+  decoderResnetsPerBlock?: number;
 }
 
 export function vaeEncoder(m: ModelBuilder, a: VaeArchitecture, image: string): string {
@@ -38,7 +43,8 @@ export function vaeDecoder(m: ModelBuilder, a: VaeArchitecture, latent: string):
   h = m.conv2d('decoder.conv_in', h, blocks[0], 3);
   h = m.resnetBlock('decoder.mid_block.resnets.0', h, undefined, blocks[0], a.normGroups);
   blocks.forEach((ch, i) => {
-    h = m.resnetBlock(`decoder.up_blocks.${i}.resnets.0`, h, undefined, ch, a.normGroups);
+    for (let j = 0; j < (a.decoderResnetsPerBlock ?? 1); j++)
+      h = m.resnetBlock(`decoder.up_blocks.${i}.resnets.${j}`, h, undefined, ch, a.normGroups);
     if (i < blocks.length - 1) h = m.upsample(`decoder.up_blocks.${i}.upsamplers.0`, h);
   });
   return m.conv2d('decoder.conv_out', m.silu(m.groupNorm('decoder.conv_norm_out', h, a.normGroups)), 3, 3);

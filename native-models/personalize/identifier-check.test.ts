@@ -14,9 +14,11 @@ import { PAIR_CAST } from '../../test/helpers/cast.js';
 import { trainCast } from './cast-training.js';
 import {
   checkIdentifiers,
+  defaultClassJudgeDir,
   heldOutScene,
   identifierCheckGrid,
   identifierCheckSummary,
+  judgeClassOf,
   type CheckSubject,
   type IdentifierCheckResult,
 } from './identifier-check.js';
@@ -107,6 +109,18 @@ describe('held-out scenes', () => {
     expect(() => heldOutScene(SUBJECTS, 0, { width: 32, height: 32, vaeScaleFactor: 8 })).toThrow(
       /4x4 latent grid; the check needs whole sides of at least 8/,
     );
+  });
+});
+
+describe('the class judge', () => {
+  it('maps a class noun to the longest tail of its words among the classes, never the background', () => {
+    const classes = ['background', 'man', 'woman', 'cat', 'teddy bear'];
+    expect(judgeClassOf('cartoon man', classes)).toBe('man');
+    expect(judgeClassOf('Ginger  Cat', classes)).toBe('cat');
+    expect(judgeClassOf('old teddy bear', classes)).toBe('teddy bear');
+    expect(judgeClassOf('bear', classes)).toBeUndefined();
+    expect(judgeClassOf('background', classes)).toBeUndefined();
+    expect(judgeClassOf('', classes)).toBeUndefined();
   });
 });
 
@@ -262,6 +276,73 @@ describe('the identifier check of a cast model', () => {
     );
   });
 
+  it('judges the same pictures a second time with an independent class judge when given one', async () => {
+    const classJudgeDir = join(root, 'class-judge');
+    const classJudge = randomSegmentationModel(['background', 'man', 'cat', 'car'], 5);
+    await mkdir(classJudgeDir);
+    await writeFile(join(classJudgeDir, 'model.onnx'), classJudge.model);
+    await writeFile(join(classJudgeDir, 'classes.json'), classJudge.classesJson);
+    const both = await checkIdentifiers({ modelDir: castDir, scenes: 4, steps: 3, classJudgeDir });
+    // the renders and the cast judge's verdicts are those of the check without it
+    both.images.forEach((image, i) => expect(image.data).toEqual(result.images[i].data));
+    expect(both.scenes.map((s) => s.found)).toEqual(result.scenes.map((s) => s.found));
+    const c = both.classJudge;
+    expect(c?.classes).toEqual({ sks: 'man', zwx: 'cat' });
+    const judge = await SegmentationJudge.load(classJudgeDir);
+    try {
+      for (const row of both.scenes) {
+        const scene = heldOutScene(both.subjects, row.index, both.settings);
+        const map = await judgeImage(judge, both.images[row.index]);
+        expect(row.classFound).toEqual({
+          [row.sides[0]]: classInRegion(map, scene.pixelMasks[0], c?.classes[row.sides[0]] ?? ''),
+          [row.sides[1]]: classInRegion(map, scene.pixelMasks[1], c?.classes[row.sides[1]] ?? ''),
+        });
+        expect(row.classPassed).toBe(Object.values(row.classFound ?? {}).every(Boolean));
+      }
+    } finally {
+      await judge.release();
+    }
+    expect(c?.passRate).toBe(both.scenes.filter((s) => s.classPassed).length / 4);
+    expect(c?.bothPassRate).toBe(both.scenes.filter((s) => s.classPassed && s.passed).length / 4);
+    expect(c?.perIdentifier.zwx).toBe(both.scenes.filter((s) => s.classFound?.zwx).length / 4);
+    expect(identifierCheckSummary(both).split('\n')[1]).toMatch(
+      new RegExp(
+        `^class judge ${classJudgeDir}: both classes in their own regions in [0-4]/4 scenes \\(\\d+%\\); sks \\(man\\) \\d+%, zwx \\(cat\\) \\d+%; both judges pass \\d+%$`,
+      ),
+    );
+
+    // a class judge without the cast's classes is refused before anything renders
+    const narrow = join(root, 'narrow-judge');
+    const onlyCars = randomSegmentationModel(['background', 'car'], 5);
+    await mkdir(narrow);
+    await writeFile(join(narrow, 'model.onnx'), onlyCars.model);
+    await writeFile(join(narrow, 'classes.json'), onlyCars.classesJson);
+    await expect(checkIdentifiers({ modelDir: castDir, classJudgeDir: narrow })).rejects.toThrow(
+      `the class judge ${narrow} has no class for 'sks' (cartoon man), 'zwx' (cat); its classes: car`,
+    );
+    await expect(
+      checkIdentifiers({ modelDir: castDir, classJudgeDir: join(root, 'nowhere') }),
+    ).rejects.toThrow(/the class judge .*nowhere has no model.onnx/);
+  });
+
+  it("defaults to the embedded model's judge only for casts trained from it whose classes it knows", async () => {
+    // the test cast was trained from a random model folder named 'base'
+    const embedded = join(root, 'base');
+    await mkdir(join(embedded, 'segmentation'), { recursive: true });
+    const judge = randomSegmentationModel(['background', 'man', 'cat'], 2);
+    await writeFile(join(embedded, 'segmentation', 'model.onnx'), judge.model);
+    await writeFile(join(embedded, 'segmentation', 'classes.json'), judge.classesJson);
+    expect(await defaultClassJudgeDir(castDir, embedded)).toBe(join(embedded, 'segmentation'));
+    expect(await defaultClassJudgeDir(castDir, join(root, 'tiny-sd'))).toBeUndefined();
+    await writeFile(
+      join(embedded, 'segmentation', 'classes.json'),
+      JSON.stringify({ classes: ['background', 'man'] }),
+    );
+    expect(await defaultClassJudgeDir(castDir, embedded)).toBeUndefined();
+    expect(await defaultClassJudgeDir(join(root, 'nowhere'), embedded)).toBeUndefined();
+    await rm(join(embedded, 'segmentation'), { recursive: true });
+  });
+
   it('runs as msp check-cast: scene lines and a summary, or JSON without pictures; bad folders exit 2', async () => {
     const grid = join(root, 'check.png');
     const text = await msp('check-cast', castDir, '--scenes', '2', '--steps', '2', '--grid', grid);
@@ -298,5 +379,33 @@ describe('the identifier check of a cast model', () => {
       /is not a cast model: cast.json is missing; train one with msp train-cast\n$/,
     );
     expect((await msp('check-cast', castDir, '--scenes', '0')).code).toBe(2);
+    const both = await msp(
+      'check-cast',
+      castDir,
+      '--class-judge',
+      join(root, 'class-judge'),
+      '--no-class-judge',
+    );
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--class-judge and --no-class-judge exclude each other/);
+  });
+
+  it("prints the class judge's line in msp check-cast --class-judge", async () => {
+    const judged = await msp(
+      'check-cast',
+      castDir,
+      '--scenes',
+      '1',
+      '--steps',
+      '2',
+      '--class-judge',
+      join(root, 'class-judge'),
+    );
+    expect(judged.code).toBe(0);
+    const lines = judged.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/; class judge: sks (found|missing), zwx (found|missing) -> (pass|fail)$/);
+    expect(lines[2]).toMatch(
+      /^class judge .*class-judge: both classes in their own regions in [01]\/1 scenes/,
+    );
   });
 });

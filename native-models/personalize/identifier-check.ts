@@ -16,6 +16,12 @@
  *   4. judge         the cast's segmentation model reads each picture (tiny/judge.ts judgeImage); a
  *                    subject is found when classInRegion finds its identifier's class in its region;
  *                    a scene passes when every subject in it is found
+ *   5. class judge   optionally, a second and independent judge: a class-segmentation model that
+ *                    neither trained with the cast nor guides SAL (the base model's `segmentation/`,
+ *                    the tiny world's judge) looks for each subject's class noun ('cartoon man' ->
+ *                    'man') in its region. The cast's judge can be satisfied by texture that SAL
+ *                    painted for it; this one asks whether a real subject of the right kind stands
+ *                    there. `bothPassRate` counts the scenes both judges pass.
  *
  * The held-out scenes. Scene i shows one ordered pair of cast subjects: the pairs are (a, b) then
  * (b, a) for every a < b in cast order, taken in turn (a 2-subject cast alternates (sks, zwx),
@@ -38,7 +44,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { RgbImage } from '../image/image.js';
 import { encodePng } from '../image/png.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
@@ -85,6 +91,11 @@ export interface IdentifierCheckOptions {
   salWeight?: number;
   /** Seed of scene 0; scene i uses `seed + i` (default 500). */
   seed?: number;
+  /**
+   * A class-segmentation model folder (`model.onnx` + `classes.json`) for the independent class
+   * judge (step 5); every subject's class noun must name one of its classes. None by default.
+   */
+  classJudgeDir?: string;
   /** Where sessions are created (default: a new runtime, disposed at the end). */
   runtime?: Runtime;
   signal?: AbortSignal;
@@ -119,6 +130,24 @@ export interface IdentifierCheckScene {
   found: Record<string, boolean>;
   /** Every subject of the scene was found in its own region. */
   passed: boolean;
+  /** With a class judge: per identifier, its class noun found in its own region. */
+  classFound?: Record<string, boolean>;
+  /** With a class judge: every subject's class was found in its own region. */
+  classPassed?: boolean;
+}
+
+/** The independent class judge's figures (step 5 of the file header). */
+export interface ClassJudgeFigures {
+  /** The class-segmentation model folder. */
+  dir: string;
+  /** Per identifier, the judge class its class noun maps to ('sks' -> 'man'). */
+  classes: Record<string, string>;
+  /** Per identifier, the fraction of its scenes where its class was found in its region. */
+  perIdentifier: Record<string, number>;
+  /** The fraction of scenes where every subject's class was found in its region. */
+  passRate: number;
+  /** The fraction of scenes that both judges passed. */
+  bothPassRate: number;
 }
 
 /** Everything the renders depended on besides the scenes: enough to render any scene again. */
@@ -149,6 +178,8 @@ export interface IdentifierCheckResult {
   perIdentifier: Record<string, number>;
   /** The fraction of scenes that passed: the acceptance figure (bar: 0.8). */
   passRate: number;
+  /** With `classJudgeDir`: the independent judge's figures. */
+  classJudge?: ClassJudgeFigures;
   settings: IdentifierCheckSettings;
   seconds: number;
   /** The rendered pictures, by scene index. */
@@ -208,6 +239,68 @@ async function checkSegmentationClasses(segmentationDir: string, subjects: reado
     );
   }
   return judge;
+}
+
+/**
+ * The class of a segmentation model that a class noun names: the longest tail of its words that is
+ * one of the classes ('cartoon man' -> 'man', 'ginger cat' -> 'cat'), never 'background'.
+ *
+ * @example
+ * judgeClassOf('cartoon woman', ['background', 'man', 'woman']); // 'woman'
+ */
+export function judgeClassOf(classNoun: string, classes: readonly string[]): string | undefined {
+  const words = classNoun.toLowerCase().trim().split(/\s+/).filter(Boolean);
+  for (let i = 0; i < words.length; i++) {
+    const tail = words.slice(i).join(' ');
+    if (tail !== 'background' && classes.includes(tail)) return tail;
+  }
+  return undefined;
+}
+
+/**
+ * The class judge a cast gets by default: the embedded model's `segmentation/` when the cast was
+ * trained from that model and every class noun names one of its classes; else undefined (a cast of
+ * a user's model has no independent judge unless one is given).
+ */
+export async function defaultClassJudgeDir(
+  castModelDir: string,
+  embeddedModelDir: string,
+): Promise<string | undefined> {
+  const dir = join(embeddedModelDir, 'segmentation');
+  try {
+    const manifest = JSON.parse(
+      await readFile(join(castModelDir, 'cast.json'), 'utf8'),
+    ) as Partial<CastManifest>;
+    if (manifest.baseModel !== basename(embeddedModelDir) || !existsSync(join(dir, 'model.onnx')))
+      return undefined;
+    const { classes } = JSON.parse(await readFile(join(dir, 'classes.json'), 'utf8')) as {
+      classes: string[];
+    };
+    const subjects = manifest.subjects ?? [];
+    return subjects.length > 0 && subjects.every((s) => judgeClassOf(s.classNoun, classes)) ? dir : undefined;
+  } catch {
+    return undefined; // an unreadable cast.json is checkIdentifiers' error to report
+  }
+}
+
+async function loadClassJudge(dir: string, subjects: readonly CheckSubject[]) {
+  if (!existsSync(join(dir, 'model.onnx')))
+    throw new IdentifierCheckError(`the class judge ${dir} has no model.onnx`);
+  const judge = await SegmentationJudge.load(dir);
+  const classes: Record<string, string> = {};
+  const unknown: string[] = [];
+  for (const s of subjects) {
+    const c = judgeClassOf(s.classNoun, judge.classes);
+    if (c) classes[s.identifier] = c;
+    else unknown.push(`'${s.identifier}' (${s.classNoun || 'no class noun'})`);
+  }
+  if (unknown.length > 0) {
+    await judge.release();
+    throw new IdentifierCheckError(
+      `the class judge ${dir} has no class for ${unknown.join(', ')}; its classes: ${judge.classes.filter((c) => c !== 'background').join(', ')}`,
+    );
+  }
+  return { judge, classes };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -335,8 +428,10 @@ export async function checkIdentifiers(o: IdentifierCheckOptions): Promise<Ident
   const subjects = await readCheckSubjects(o.modelDir);
   const segmentationDir = join(o.modelDir, 'segmentation');
   const judge = await checkSegmentationClasses(segmentationDir, subjects);
+  let classJudge: Awaited<ReturnType<typeof loadClassJudge>> | undefined;
   const runtime = o.runtime ?? new Runtime();
   try {
+    if (o.classJudgeDir !== undefined) classJudge = await loadClassJudge(o.classJudgeDir, subjects);
     const sd = await StableDiffusion.load(o.modelDir, runtime);
     const width = sd.sizes.defaultImageSize;
     if (width === undefined)
@@ -431,30 +526,57 @@ export async function checkIdentifiers(o: IdentifierCheckOptions): Promise<Ident
         found,
         passed: Object.values(found).every(Boolean),
       };
+      if (classJudge) {
+        const classMap = await judgeImage(classJudge.judge, image);
+        const classes = classJudge.classes;
+        row.classFound = Object.fromEntries(
+          scene.sides.map((s, j) => [
+            s.identifier,
+            classInRegion(classMap, scene.pixelMasks[j], classes[s.identifier]),
+          ]),
+        );
+        row.classPassed = Object.values(row.classFound).every(Boolean);
+      }
       rows.push(row);
       images.push(image);
       o.onScene?.(row, image);
     }
 
     // the figures
-    const perIdentifier: Record<string, number> = {};
-    for (const s of subjects) {
-      const seen = rows.filter((r) => s.identifier in r.found);
-      if (seen.length > 0)
-        perIdentifier[s.identifier] = seen.filter((r) => r.found[s.identifier]).length / seen.length;
-    }
+    const share = (pick: (r: IdentifierCheckScene) => Record<string, boolean> | undefined) => {
+      const per: Record<string, number> = {};
+      for (const s of subjects) {
+        const seen = rows.filter((r) => s.identifier in (pick(r) ?? {}));
+        if (seen.length > 0)
+          per[s.identifier] = seen.filter((r) => pick(r)?.[s.identifier]).length / seen.length;
+      }
+      return per;
+    };
+    const rate = (test: (r: IdentifierCheckScene) => boolean) => rows.filter(test).length / rows.length;
     return {
       modelDir: o.modelDir,
       subjects,
       scenes: rows,
-      perIdentifier,
-      passRate: rows.filter((r) => r.passed).length / rows.length,
+      perIdentifier: share((r) => r.found),
+      passRate: rate((r) => r.passed),
+      ...(classJudge && o.classJudgeDir !== undefined
+        ? {
+            classJudge: {
+              dir: o.classJudgeDir,
+              classes: classJudge.classes,
+              perIdentifier: share((r) => r.classFound),
+              passRate: rate((r) => r.classPassed === true),
+              bothPassRate: rate((r) => r.passed && r.classPassed === true),
+            },
+          }
+        : {}),
       settings,
       seconds: (performance.now() - started) / 1000,
       images,
     };
   } finally {
     await judge.release();
+    await classJudge?.judge.release();
     if (!o.runtime) await runtime.dispose();
   }
 }
@@ -467,7 +589,10 @@ const percent = (v: number) => `${Math.round(v * 100)}%`;
 /** One line per scene: 'scene 3 (seed 502) zwx | sks on a beach: zwx found, sks missing -> fail'. */
 export function identifierCheckSceneLine(s: IdentifierCheckScene): string {
   const found = s.sides.map((id) => `${id} ${s.found[id] ? 'found' : 'missing'}`).join(', ');
-  return `scene ${s.index + 1} (seed ${s.seed}) ${s.sides.join(' | ')} ${BACKGROUND_PHRASES[s.place]}: ${found} -> ${s.passed ? 'pass' : 'fail'}`;
+  const classes = s.classFound
+    ? `; class judge: ${s.sides.map((id) => `${id} ${s.classFound?.[id] ? 'found' : 'missing'}`).join(', ')}`
+    : '';
+  return `scene ${s.index + 1} (seed ${s.seed}) ${s.sides.join(' | ')} ${BACKGROUND_PHRASES[s.place]}: ${found}${classes} -> ${s.passed ? 'pass' : 'fail'}`;
 }
 
 /** 'both subjects in their own regions in 7/10 scenes (70%); sks 80%, zwx 90%'. */
@@ -476,7 +601,14 @@ export function identifierCheckSummary(r: IdentifierCheckResult): string {
   const per = Object.entries(r.perIdentifier)
     .map(([id, v]) => `${id} ${percent(v)}`)
     .join(', ');
-  return `both subjects in their own regions in ${passed}/${r.scenes.length} scenes (${percent(r.passRate)}); ${per}`;
+  const line = `both subjects in their own regions in ${passed}/${r.scenes.length} scenes (${percent(r.passRate)}); ${per}`;
+  const c = r.classJudge;
+  if (!c) return line;
+  const classPassed = r.scenes.filter((s) => s.classPassed).length;
+  const classPer = Object.entries(c.perIdentifier)
+    .map(([id, v]) => `${id} (${c.classes[id]}) ${percent(v)}`)
+    .join(', ');
+  return `${line}\nclass judge ${c.dir}: both classes in their own regions in ${classPassed}/${r.scenes.length} scenes (${percent(c.passRate)}); ${classPer}; both judges pass ${percent(c.bothPassRate)}`;
 }
 
 /** '30 DDIM steps, guidance 7.5, scaffolding 6, global diffuser 1, SAL off, seeds 500-519'. */

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { cp, readFile, rm } from 'node:fs/promises';
+import { cp, writeFile, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {
@@ -171,5 +171,20 @@ describe('tiny CLIP stage', () => {
     };
     expect(clipConfig.projection_dim).toBe(16);
     expect(clipConfig.image_encoder.image_size).toBe(32);
+
+    // textEncoder: false leaves text_encoder/ as it is and writes clip/
+    await rm(join(dir, 'clip'), { recursive: true });
+    await writeFile(join(dir, 'text_encoder', 'model.onnx'), 'the UNet was trained on this');
+    await writeClip(
+      dir,
+      models,
+      a,
+      { eosTokenId: tokenizer.eosTokenId, bosTokenId: tokenizer.bosTokenId },
+      { textEncoder: false },
+    );
+    expect(await readFile(join(dir, 'text_encoder', 'model.onnx'), 'utf8')).toBe(
+      'the UNet was trained on this',
+    );
+    expect((await readFile(join(dir, 'clip', 'text_encoder.onnx'))).length).toBeGreaterThan(0);
   }, 120_000);
 });

@@ -450,6 +450,7 @@ export async function writeClip(
   models: ClipModels,
   a: ClipArchitecture,
   tokens: { eosTokenId: number; bosTokenId: number },
+  { textEncoder = true }: { textEncoder?: boolean } = {},
 ): Promise<void> {
   const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
   const t = a.text;
@@ -466,9 +467,11 @@ export async function writeClip(
     eos_token_id: tokens.eosTokenId,
     projection_dim: a.embedDim,
   };
-  await mkdir(join(dir, 'text_encoder'), { recursive: true });
-  await writeFile(join(dir, 'text_encoder', 'model.onnx'), models.textEncoder);
-  await writeFile(join(dir, 'text_encoder', 'config.json'), json(textConfig));
+  if (textEncoder) {
+    await mkdir(join(dir, 'text_encoder'), { recursive: true });
+    await writeFile(join(dir, 'text_encoder', 'model.onnx'), models.textEncoder);
+    await writeFile(join(dir, 'text_encoder', 'config.json'), json(textConfig));
+  }
   await mkdir(join(dir, 'clip'), { recursive: true });
   await writeFile(join(dir, 'clip', 'image_encoder.onnx'), models.imageEncoder);
   await writeFile(join(dir, 'clip', 'text_encoder.onnx'), models.textEmbedder);

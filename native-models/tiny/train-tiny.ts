@@ -1,10 +1,12 @@
 /**
  * `npm run train:tiny -- --stage <name> [--resume] [--steps N] [--batch N] [--out DIR] [--work DIR]`
- * (evaluate also takes `--guidance X` and `--sweep`, a quick run that writes nothing):
+ * (evaluate also takes `--guidance X` and `--sweep`, a quick run that writes nothing; clip takes
+ * `--text-encoder` to replace text_encoder/ even under a trained UNet):
  * the recipes of the embedded tiny models, one stage at a time, with checkpoints in the work
  * folder so a stage can run in the background and continue in a later session.
  *
- * Stages, in order: `tokenizer`, `vae`, `clip` (its text tower is the text encoder), `unet`,
+ * Stages, in order: `tokenizer`, `vae` (then optionally `vae-decoder`, which grows the decoder on
+ * the frozen encoder), `clip` (its text tower is the text encoder), `unet`,
  * `controlnet`, `segmentation`, then `evaluate` (the judge's figures). Each stage writes its part of
  * the model folder (default native-models/weights/tiny-sd), refreshes model_index.json and merges
  * its figures into metrics.json there.
@@ -22,7 +24,17 @@ import {
   learnBpeMerges,
   writeTokenizerFolder,
 } from '../tokenizer/clip-tokenizer.js';
-import { evaluateVae, trainVae, vaeInferenceModels, writeVae, type ImageSource } from './vae-stage.js';
+import {
+  evaluateVae,
+  TINY_VAE_GROWN,
+  trainVae,
+  trainVaeDecoder,
+  vaeDecoderModel,
+  vaeInferenceModels,
+  writeVae,
+  writeVaePart,
+  type ImageSource,
+} from './vae-stage.js';
 import { generateScene } from '../world/scene.js';
 import {
   TINY_UNET,
@@ -109,6 +121,8 @@ type Stage = (o: {
   guidance?: number;
   /** evaluate: a quarter of the counts, printed only (metrics.json and the grid stay as they are). */
   sweep?: boolean;
+  /** clip: also replace text_encoder/ when a UNet trained on the old one is in the folder. */
+  textEncoder?: boolean;
 }) => Promise<void>;
 
 const STAGES: Record<string, Stage> = {
@@ -177,6 +191,60 @@ const STAGES: Record<string, Stage> = {
   },
 
   /**
+   * The decoder grown to two resnets per level (the added ones start as identities) and trained on
+   * the frozen encoder's posterior means: the latent space, and so the UNet, stay as they are. The
+   * folder's decoder is replaced only when the new one reconstructs the held-out images better.
+   */
+  async 'vae-decoder'(o) {
+    const steps = o.steps ?? 3000;
+    const started = performance.now();
+    const encoderPath = join(o.out, 'vae_encoder', 'model.onnx');
+    const decoderPath = join(o.out, 'vae_decoder', 'model.onnx');
+    const encoder = new Uint8Array(await readFile(encoderPath));
+    const current = new Uint8Array(await readFile(decoderPath));
+    const { scaling_factor: scalingFactor } = JSON.parse(
+      await readFile(join(o.out, 'vae_decoder', 'config.json'), 'utf8'),
+    ) as { scaling_factor: number };
+    const before = await evaluateVae({ encoder, decoder: current }, worldImages, { count: 64, size: 128 });
+    process.stdout.write(`vae-decoder: the folder's decoder reconstructs at ${before.psnr.toFixed(2)} dB\n`);
+    let last = started;
+    const result = await trainVaeDecoder({
+      encoder,
+      initialWeights: await readOnnxWeights(decoderPath),
+      architecture: TINY_VAE_GROWN,
+      images: worldImages,
+      steps,
+      batch: o.batch ?? 8,
+      checkpointDir: join(o.work, 'vae-decoder'),
+      checkpointEvery: 100,
+      resume: o.resume,
+      onProgress: (p) => {
+        const now = performance.now();
+        if (p.step % 25 === 0 || p.step === p.totalSteps) {
+          process.stdout.write(
+            `vae-decoder step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ${((now - last) / 25).toFixed(0)} ms/step\n`,
+          );
+          last = now;
+        }
+      },
+    });
+    const decoder = vaeDecoderModel(result.parameters, TINY_VAE_GROWN);
+    const after = await evaluateVae({ encoder, decoder }, worldImages, { count: 64, size: 128 });
+    const minutes = ((performance.now() - started) / 60000).toFixed(1);
+    if (after.psnr <= before.psnr) {
+      process.stdout.write(
+        `vae-decoder: ${result.step} steps reach ${after.psnr.toFixed(2)} dB, no better than ${before.psnr.toFixed(2)}; the folder keeps its decoder (${minutes} min this run)\n`,
+      );
+      return;
+    }
+    await writeVaePart(o.out, 'vae_decoder', decoder, scalingFactor, TINY_VAE_GROWN);
+    await mergeMetrics(o.out, { vae_psnr_db: Number(after.psnr.toFixed(2)), vae_decoder_steps: result.step });
+    process.stdout.write(
+      `vae-decoder: ${result.step} steps (${result.grown.length} added parameter tensors), held-out PSNR ${before.psnr.toFixed(2)} -> ${after.psnr.toFixed(2)} dB, ${minutes} min this run\n`,
+    );
+  },
+
+  /**
    * The tiny CLIP (needs the tokenizer stage): its text tower becomes text_encoder/, both towers go
    * to clip/ for the CLIP-I and CLIP-T metrics. `--steps N` with `--resume` at or below the
    * checkpoint's step only re-exports and re-evaluates.
@@ -216,7 +284,21 @@ const STAGES: Record<string, Stage> = {
     const counts = clipParameterCounts(result.parameters);
     const models = clipInferenceModels(result.parameters, a, tokenizer.eosTokenId);
     const e = await evaluateClip(models, tokenizer, a);
-    await writeClip(o.out, models, a, { eosTokenId: tokenizer.eosTokenId, bosTokenId: tokenizer.bosTokenId });
+    // the UNet cross-attends to text_encoder/: replacing it under a trained UNet would break the
+    // UNet's conditioning, so then only clip/ (the metrics' model) is written unless asked
+    const unetExists = existsSync(join(o.out, 'unet', 'model.onnx'));
+    const textEncoder = !unetExists || o.textEncoder === true;
+    await writeClip(
+      o.out,
+      models,
+      a,
+      { eosTokenId: tokenizer.eosTokenId, bosTokenId: tokenizer.bosTokenId },
+      { textEncoder },
+    );
+    if (!textEncoder)
+      process.stdout.write(
+        'clip: wrote clip/ only; text_encoder/ stays, since the UNet was trained on it (--text-encoder replaces it too)\n',
+      );
     await mergeMetrics(o.out, {
       clip_zeroshot_acc: Number(e.zeroShotAcc.toFixed(4)),
       clip_color_acc: Number(e.colorAcc.toFixed(4)),
@@ -372,6 +454,7 @@ async function main(): Promise<number> {
       work: { type: 'string' },
       guidance: { type: 'string' },
       sweep: { type: 'boolean' },
+      'text-encoder': { type: 'boolean' },
     },
   });
   const stage = values.stage;
@@ -389,6 +472,7 @@ async function main(): Promise<number> {
     resume: values.resume === true,
     ...(values.guidance ? { guidance: Number(values.guidance) } : {}),
     sweep: values.sweep === true,
+    textEncoder: values['text-encoder'] === true,
     out,
     work,
   });

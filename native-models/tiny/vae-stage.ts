@@ -4,11 +4,16 @@
  * ONNX layout (vae_encoder/, vae_decoder/ with config.json) with float16 weight storage, and
  * measured by reconstruction PSNR on held-out images.
  *
+ * A trained VAE's decoder can then be grown and trained on its own ({@link trainVaeDecoder}): extra
+ * resnets per level that start as identities, on the frozen encoder's posterior means. The latent
+ * space stays the one the UNet learned, so a better decoder needs no UNet retraining.
+ *
  * @example
  * const result = await trainVae({ steps: 3000, images, checkpointDir: '.tmp/tiny/vae', resume: true });
  * await exportVae(result.parameters, 'native-models/weights/tiny-sd', scalingFactor);
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { writeFileAtomic } from '../io/atomic-write.js';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ModelBuilder } from '../onnx/layers.js';
@@ -19,6 +24,9 @@ import { AdamW, cosineWithWarmup, type ParameterTensor } from '../training/optim
 import { Rng } from '../tensor/random.js';
 
 export const TINY_VAE: VaeArchitecture = { latentChannels: 4, blockOutChannels: [32, 64, 64], normGroups: 8 };
+
+/** The shipped decoder: TINY_VAE's, grown to two resnets per level by the vae-decoder stage. */
+export const TINY_VAE_GROWN: VaeArchitecture = { ...TINY_VAE, decoderResnetsPerBlock: 2 };
 
 /** Draws one training image, CHW in [-1, 1], of size x size. */
 export type ImageSource = (rng: Rng, size: number) => Float32Array;
@@ -140,20 +148,200 @@ export async function trainVae(
   return { parameters: step.parameters, step: result.step, lastLoss: result.lastLoss };
 }
 
+// ---------------------------------------------------------------------------------------------
+// growing the decoder
+
+export interface VaeDecoderTrainingOptions {
+  /** The frozen encoder (ONNX bytes): its posterior means are what the decoder learns to decode. */
+  encoder: Uint8Array;
+  /** A trained decoder's weights: blocks it has start from them, blocks it lacks as identities. */
+  initialWeights: readonly ParameterTensor[];
+  architecture: VaeArchitecture;
+  /** Whole training images at `imageSize` (the encoder sees them whole; the decoder a crop). */
+  images: ImageSource;
+  imageSize?: number;
+  steps: number;
+  /** Side of the decoder's latent crops (default 16: 64x64 pixels at factor 4). */
+  latentCrop?: number;
+  batch?: number;
+  lr?: number;
+  seed?: number;
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  resume?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: TrainProgress) => void;
+}
+
+/** Decoder training graph: latent crop -> decoder -> loss MSE + 0.5 L1 against the image crop. */
+export function vaeDecoderTrainingGraph(a: VaeArchitecture, batch: number, latentSide: number) {
+  const m = new ModelBuilder('vae_decoder_training', 11, 'input');
+  const g = m.g;
+  const side = latentSide * vaeScaleFactor(a);
+  const latent = g.input('latent', [batch, a.latentChannels, latentSide, latentSide]);
+  const image = g.input('image', [batch, 3, side, side]);
+  const diff = g.op1('Sub', [vaeDecoder(m, a, latent), image]);
+  const mse = g.op1('ReduceMean', [g.op1('Mul', [diff, diff])], { keepdims: 0 });
+  const l1 = g.op1('ReduceMean', [g.op1('Abs', [diff])], { keepdims: 0 });
+  const loss = g.op1('Add', [mse, g.op1('Mul', [l1, g.scalar(0.5)])]);
+  return { m, loss };
+}
+
+/** A resnet a grown decoder adds: `decoder.up_blocks.<i>.resnets.<j>` with j >= 1. */
+const GROWN_RESNET = /^decoder\.up_blocks\.\d+\.resnets\.[1-9]\d*\./;
+
+/**
+ * Sets a decoder builder's initial values from trained weights. Parameters the weights lack must
+ * belong to added resnets; those keep their random initialization except `conv2`, which starts at
+ * zero, so each added block starts as the identity and the grown decoder decodes exactly as the
+ * trained one did. Returns the names of the added parameters.
+ */
+export function growDecoderValues(m: ModelBuilder, weights: readonly ParameterTensor[]): string[] {
+  const byName = new Map(weights.map((w) => [w.name, w]));
+  const grown: string[] = [];
+  for (const p of m.params) {
+    const w = byName.get(p.name);
+    if (w) {
+      if (w.shape.join('x') !== p.shape.join('x'))
+        throw new RangeError(
+          `decoder weight ${p.name} is ${w.shape.join('x')}, the architecture wants ${p.shape.join('x')}`,
+        );
+      m.values.set(p.name, Float32Array.from(w.data));
+    } else if (GROWN_RESNET.test(p.name)) {
+      if (/\.conv2\.(weight|bias)$/.test(p.name)) m.values.get(p.name)?.fill(0);
+      grown.push(p.name);
+    } else {
+      throw new RangeError(`the trained decoder has no weight ${p.name}`);
+    }
+  }
+  return grown;
+}
+
+/** Batches of (posterior mean crop, image crop), the means from the frozen encoder. */
+class LatentCropBatches implements DataLoader {
+  constructor(
+    readonly batchSize: number,
+    private readonly encoder: ort.InferenceSession,
+    private readonly images: ImageSource,
+    private readonly imageSize: number,
+    private readonly latentCrop: number,
+    private readonly a: VaeArchitecture,
+  ) {}
+
+  async next(rng: Rng): Promise<Record<string, ort.Tensor>> {
+    const B = this.batchSize;
+    const S = this.imageSize;
+    const f = vaeScaleFactor(this.a);
+    const C = this.a.latentChannels;
+    const [L, c] = [S / f, this.latentCrop];
+    const pixels = new Float32Array(B * 3 * S * S);
+    for (let b = 0; b < B; b++) pixels.set(this.images(rng, S), b * 3 * S * S);
+    const params = (await this.encoder.run({ sample: new ort.Tensor('float32', pixels, [B, 3, S, S]) }))
+      .latent_parameters.data as Float32Array;
+    const latent = new Float32Array(B * C * c * c);
+    const image = new Float32Array(B * 3 * (c * f) ** 2);
+    for (let b = 0; b < B; b++) {
+      const lx = Math.floor(rng.nextFloat() * (L - c + 1));
+      const ly = Math.floor(rng.nextFloat() * (L - c + 1));
+      for (let ch = 0; ch < C; ch++)
+        for (let y = 0; y < c; y++) {
+          const from = ((b * 2 * C + ch) * L + ly + y) * L + lx; // the mean: the first C channels
+          latent.set(params.subarray(from, from + c), ((b * C + ch) * c + y) * c);
+        }
+      const side = c * f;
+      for (let ch = 0; ch < 3; ch++)
+        for (let y = 0; y < side; y++) {
+          const from = ((b * 3 + ch) * S + ly * f + y) * S + lx * f;
+          image.set(pixels.subarray(from, from + side), ((b * 3 + ch) * side + y) * side);
+        }
+    }
+    return {
+      latent: new ort.Tensor('float32', latent, [B, C, c, c]),
+      image: new ort.Tensor('float32', image, [B, 3, c * f, c * f]),
+    };
+  }
+}
+
+/**
+ * Trains a (grown) decoder on the frozen encoder's posterior means: see {@link growDecoderValues}
+ * for how it starts. Returns the decoder's parameters.
+ */
+export async function trainVaeDecoder(
+  o: VaeDecoderTrainingOptions,
+): Promise<{ parameters: ParameterTensor[]; step: number; lastLoss: number; grown: string[] }> {
+  const a = o.architecture;
+  const batch = o.batch ?? 8;
+  const lr = o.lr ?? 3e-4;
+  const latentCrop = o.latentCrop ?? 16;
+  const imageSize = o.imageSize ?? 128;
+  if (imageSize % vaeScaleFactor(a) !== 0 || latentCrop > imageSize / vaeScaleFactor(a))
+    throw new RangeError(`a ${latentCrop}-latent crop does not fit ${imageSize}-pixel images`);
+  const { m, loss } = vaeDecoderTrainingGraph(a, batch, latentCrop);
+  const grown = growDecoderValues(m, o.initialWeights);
+  const encoder = await ort.InferenceSession.create(o.encoder);
+  const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values });
+  try {
+    const trainer = await Trainer.create(
+      {
+        model: step,
+        data: new LatentCropBatches(batch, encoder, o.images, imageSize, latentCrop, a),
+        optimizer: new AdamW({ lr, weightDecay: 0 }),
+        learningRate: cosineWithWarmup({
+          lr,
+          warmupSteps: Math.min(100, Math.floor(o.steps / 10)),
+          totalSteps: o.steps,
+          minLr: lr / 20,
+        }),
+        maxGradNorm: 1,
+        seed: o.seed ?? 1,
+        ...(o.checkpointDir
+          ? { checkpointDir: o.checkpointDir, checkpointEvery: o.checkpointEvery ?? 100 }
+          : {}),
+      },
+      { resume: o.resume === true },
+    );
+    const result = await trainer.train(o.steps, {
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    });
+    return { parameters: step.parameters, step: result.step, lastLoss: result.lastLoss, grown };
+  } finally {
+    await step.dispose();
+    await encoder.release();
+  }
+}
+
+/** The decoder alone as an inference graph (float16 storage), as ONNX bytes. */
+export function vaeDecoderModel(params: readonly ParameterTensor[], a: VaeArchitecture): Uint8Array {
+  const dec = new ModelBuilder('vae_decoder', 1);
+  const latent = dec.g.input('latent_sample', [1, a.latentChannels, 32, 32]);
+  dec.g.output(vaeDecoder(dec, a, latent), 'sample');
+  const names = new Set(dec.params.map((p) => p.name));
+  bakeParameters(
+    dec.g,
+    params.filter((p) => names.has(p.name)),
+  );
+  dec.g.storeWeightsAsFloat16();
+  return dec.g.toBytes({
+    dynamicAxes: {
+      latent_sample: { 0: 'batch', 2: 'latent_height', 3: 'latent_width' },
+      sample: { 0: 'batch', 2: 'height', 3: 'width' },
+    },
+  });
+}
+
 /** Inference graphs with the trained weights baked in (float16 storage), as ONNX bytes. */
 export function vaeInferenceModels(params: readonly ParameterTensor[], a: VaeArchitecture = TINY_VAE) {
   const f = vaeScaleFactor(a);
   const enc = new ModelBuilder('vae_encoder', 1);
   const image = enc.g.input('sample', [1, 3, 32 * f, 32 * f]);
   enc.g.output(vaeEncoder(enc, a, image), 'latent_parameters');
-  const dec = new ModelBuilder('vae_decoder', 1);
-  const latent = dec.g.input('latent_sample', [1, a.latentChannels, 32, 32]);
-  dec.g.output(vaeDecoder(dec, a, latent), 'sample');
-  const byName = (names: Set<string>) => params.filter((p) => names.has(p.name));
-  bakeParameters(enc.g, byName(new Set(enc.params.map((p) => p.name))));
-  bakeParameters(dec.g, byName(new Set(dec.params.map((p) => p.name))));
+  const names = new Set(enc.params.map((p) => p.name));
+  bakeParameters(
+    enc.g,
+    params.filter((p) => names.has(p.name)),
+  );
   enc.g.storeWeightsAsFloat16();
-  dec.g.storeWeightsAsFloat16();
   return {
     encoder: enc.g.toBytes({
       dynamicAxes: {
@@ -161,12 +349,7 @@ export function vaeInferenceModels(params: readonly ParameterTensor[], a: VaeArc
         latent_parameters: { 0: 'batch', 2: 'latent_height', 3: 'latent_width' },
       },
     }),
-    decoder: dec.g.toBytes({
-      dynamicAxes: {
-        latent_sample: { 0: 'batch', 2: 'latent_height', 3: 'latent_width' },
-        sample: { 0: 'batch', 2: 'height', 3: 'width' },
-      },
-    }),
+    decoder: vaeDecoderModel(params, a),
   };
 }
 
@@ -218,22 +401,33 @@ export async function writeVae(
   scalingFactor: number,
   a: VaeArchitecture = TINY_VAE,
 ): Promise<void> {
+  await writeVaePart(dir, 'vae_encoder', models.encoder, scalingFactor, a);
+  await writeVaePart(dir, 'vae_decoder', models.decoder, scalingFactor, a);
+}
+
+/**
+ * Writes one part (model.onnx + config.json, diffusers' AutoencoderKL fields plus
+ * `decoder_resnets_per_block`, the decoder's resnets per level) atomically.
+ */
+export async function writeVaePart(
+  dir: string,
+  part: 'vae_encoder' | 'vae_decoder',
+  bytes: Uint8Array,
+  scalingFactor: number,
+  a: VaeArchitecture,
+): Promise<void> {
   const config = {
     _class_name: 'AutoencoderKL',
     in_channels: 3,
     out_channels: 3,
     latent_channels: a.latentChannels,
     block_out_channels: a.blockOutChannels,
+    decoder_resnets_per_block: a.decoderResnetsPerBlock ?? 1,
     norm_num_groups: a.normGroups,
     scaling_factor: scalingFactor,
     sample_size: 128,
   };
-  for (const [part, bytes] of [
-    ['vae_encoder', models.encoder],
-    ['vae_decoder', models.decoder],
-  ] as const) {
-    await mkdir(join(dir, part), { recursive: true });
-    await writeFile(join(dir, part, 'model.onnx'), bytes);
-    await writeFile(join(dir, part, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-  }
+  await mkdir(join(dir, part), { recursive: true });
+  await writeFileAtomic(join(dir, part, 'model.onnx'), bytes);
+  await writeFileAtomic(join(dir, part, 'config.json'), JSON.stringify(config, null, 2) + '\n');
 }

@@ -1,0 +1,155 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { VaeArchitecture } from '../models/vae.js';
+import { Rng } from '../tensor/random.js';
+import type { ParameterTensor } from '../training/optimizers.js';
+import {
+  growDecoderValues,
+  trainVaeDecoder,
+  vaeDecoderModel,
+  vaeDecoderTrainingGraph,
+  vaeInferenceModels,
+  vaeTrainingGraph,
+  writeVaePart,
+  type ImageSource,
+} from './vae-stage.js';
+
+const SMALL: VaeArchitecture = { latentChannels: 4, blockOutChannels: [8, 16], normGroups: 4 };
+const GROWN: VaeArchitecture = { ...SMALL, decoderResnetsPerBlock: 3 };
+
+/** A VAE's initial (random) weights, as a trained one would hand them over. */
+function randomVaeWeights(a: VaeArchitecture): ParameterTensor[] {
+  const { m } = vaeTrainingGraph(a, 1, 16, 1e-6);
+  return m.params.map((p) => ({
+    name: p.name,
+    shape: p.shape,
+    data: m.values.get(p.name) ?? new Float32Array(),
+  }));
+}
+
+/** Soft blobs on a gradient: smooth enough for a tiny decoder to learn in a few steps. */
+const blobs: ImageSource = (rng, size) => {
+  const out = new Float32Array(3 * size * size);
+  const [cx, cy, r] = [rng.nextFloat() * size, rng.nextFloat() * size, 3 + rng.nextFloat() * size * 0.3];
+  const color = [rng.nextFloat() * 2 - 1, rng.nextFloat() * 2 - 1, rng.nextFloat() * 2 - 1];
+  for (let c = 0; c < 3; c++)
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++) {
+        const inside = (x - cx) ** 2 + (y - cy) ** 2 < r * r;
+        out[(c * size + y) * size + x] = inside ? color[c] : (y / size) * 0.5 - 0.25;
+      }
+  return out;
+};
+
+async function decode(model: Uint8Array, latent: Float32Array, side: number): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(model);
+  try {
+    const out = await session.run({ latent_sample: new ort.Tensor('float32', latent, [1, 4, side, side]) });
+    return Float32Array.from(out.sample.data as Float32Array);
+  } finally {
+    await session.release();
+  }
+}
+
+describe('growing the VAE decoder', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it('starts as the trained decoder: added resnets are identities', async () => {
+    const trained = randomVaeWeights(SMALL);
+    const { m } = vaeDecoderTrainingGraph(GROWN, 1, 8);
+    const grown = growDecoderValues(m, trained);
+    // two added resnets per level, each with norm1, conv1, norm2, conv2 weights and biases
+    expect(grown.length).toBe(2 * 2 * 8);
+    expect(grown.every((n) => /^decoder\.up_blocks\.[01]\.resnets\.[12]\./.test(n))).toBe(true);
+    const start = m.params.map((p) => ({
+      name: p.name,
+      shape: p.shape,
+      data: m.values.get(p.name) ?? new Float32Array(),
+    }));
+    const latent = new Rng(3).randn(4 * 8 * 8);
+    const before = await decode(vaeDecoderModel(trained, SMALL), latent, 8);
+    const after = await decode(vaeDecoderModel(start, GROWN), latent, 8);
+    expect(after.length).toBe(3 * 16 * 16);
+    let worst = 0;
+    for (let i = 0; i < before.length; i++) worst = Math.max(worst, Math.abs(before[i] - after[i]));
+    expect(worst).toBeLessThan(1e-5);
+    // and the added blocks are real: their first convolutions are not zero
+    const conv1 = start.find((p) => p.name === 'decoder.up_blocks.0.resnets.1.conv1.weight');
+    expect(conv1?.data.some((v) => v !== 0)).toBe(true);
+  });
+
+  it('refuses weights of another shape and a decoder missing a block it should have', () => {
+    const trained = randomVaeWeights(SMALL);
+    const { m } = vaeDecoderTrainingGraph(GROWN, 1, 8);
+    const wrong = trained.map((p) =>
+      p.name === 'decoder.conv_in.weight' ? { ...p, shape: [1, ...p.shape.slice(1)] } : p,
+    );
+    expect(() => growDecoderValues(m, wrong)).toThrow(/decoder weight decoder.conv_in.weight is 1x4x3x3/);
+    const partial = trained.filter((p) => !p.name.startsWith('decoder.up_blocks.1.resnets.0.'));
+    expect(() => growDecoderValues(vaeDecoderTrainingGraph(GROWN, 1, 8).m, partial)).toThrow(
+      /the trained decoder has no weight decoder.up_blocks.1.resnets.0./,
+    );
+  });
+
+  it('trains on the frozen encoder: the loss falls and the encoder is untouched', async () => {
+    const trained = randomVaeWeights(SMALL);
+    const { encoder } = vaeInferenceModels(trained, SMALL);
+    const checkpointDir = await mkdtemp(join(tmpdir(), 'vae-decoder-'));
+    dirs.push(checkpointDir);
+    const losses: number[] = [];
+    const result = await trainVaeDecoder({
+      encoder,
+      initialWeights: trained,
+      architecture: GROWN,
+      images: blobs,
+      imageSize: 32,
+      latentCrop: 8,
+      steps: 60,
+      batch: 4,
+      lr: 3e-3,
+      checkpointDir,
+      checkpointEvery: 30,
+      onProgress: (p) => losses.push(p.loss),
+    });
+    expect(result.step).toBe(60);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(mean(losses.slice(-10))).toBeLessThan(0.7 * mean(losses.slice(0, 5)));
+    // only decoder parameters are trained
+    expect(result.parameters.every((p) => /^(post_quant_conv|decoder)\./.test(p.name))).toBe(true);
+    // a resumed run starts from the checkpoint and ends at the new length
+    const resumed = await trainVaeDecoder({
+      encoder,
+      initialWeights: trained,
+      architecture: GROWN,
+      images: blobs,
+      imageSize: 32,
+      latentCrop: 8,
+      steps: 70,
+      batch: 4,
+      checkpointDir,
+      resume: true,
+    });
+    expect(resumed.step).toBe(70);
+  });
+
+  it('writes the decoder part with its resnet count in the config', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vae-part-'));
+    dirs.push(dir);
+    await writeVaePart(dir, 'vae_decoder', vaeDecoderModel(randomVaeWeights(SMALL), SMALL), 0.5, GROWN);
+    const config = JSON.parse(await readFile(join(dir, 'vae_decoder', 'config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(config).toMatchObject({
+      decoder_resnets_per_block: 3,
+      scaling_factor: 0.5,
+      block_out_channels: [8, 16],
+    });
+  });
+});
