@@ -1,7 +1,8 @@
 /**
  * `npm run train:tiny -- --stage <name> [--resume] [--steps N] [--batch N] [--out DIR] [--work DIR]`
  * (evaluate also takes `--guidance X` and `--sweep`, a quick run that writes nothing; clip takes
- * `--text-encoder` to replace text_encoder/ even under a trained UNet):
+ * `--text-encoder` to replace text_encoder/ even under a trained UNet; unet takes `--regional X`,
+ * the share of regional samples):
  * the recipes of the embedded tiny models, one stage at a time, with checkpoints in the work
  * folder so a stage can run in the background and continue in a later session.
  *
@@ -123,6 +124,8 @@ type Stage = (o: {
   sweep?: boolean;
   /** clip: also replace text_encoder/ when a UNet trained on the old one is in the folder. */
   textEncoder?: boolean;
+  /** unet: share of regional samples (MSP segments with their own prompts; default 0). */
+  regional?: number;
 }) => Promise<void>;
 
 const STAGES: Record<string, Stage> = {
@@ -333,6 +336,7 @@ STAGES.unet = async (o) => {
     checkpointDir: join(o.work, 'unet'),
     checkpointEvery: 100,
     resume: o.resume,
+    ...(o.regional !== undefined ? { regionalShare: o.regional } : {}),
     log,
     onProgress: (p) => {
       const now = performance.now();
@@ -351,7 +355,11 @@ STAGES.unet = async (o) => {
   });
   await writeUnet(o.out, unetInferenceModel(result.ema, { architecture: TINY_UNET }));
   await writeModelIndex(o.out);
-  await mergeMetrics(o.out, { unet_steps: result.step, unet_parameters: unetParameterCount(result.ema) });
+  await mergeMetrics(o.out, {
+    unet_steps: result.step,
+    unet_parameters: unetParameterCount(result.ema),
+    ...(o.regional ? { unet_regional_share: o.regional } : {}),
+  });
   log(
     `unet: ${result.step} steps, ${unetParameterCount(result.ema)} parameters, last loss ${result.lastLoss.toFixed(4)}, ${((performance.now() - started) / 60000).toFixed(1)} min this run`,
   );
@@ -455,6 +463,7 @@ async function main(): Promise<number> {
       guidance: { type: 'string' },
       sweep: { type: 'boolean' },
       'text-encoder': { type: 'boolean' },
+      regional: { type: 'string' },
     },
   });
   const stage = values.stage;
@@ -473,6 +482,7 @@ async function main(): Promise<number> {
     ...(values.guidance ? { guidance: Number(values.guidance) } : {}),
     sweep: values.sweep === true,
     textEncoder: values['text-encoder'] === true,
+    ...(values.regional ? { regional: Number(values.regional) } : {}),
     out,
     work,
   });

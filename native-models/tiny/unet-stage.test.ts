@@ -5,7 +5,18 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { UnetArchitecture } from '../models/unet.js';
 import { unetResidualShapes } from '../models/unet.js';
-import { LATENT_SIDE, latentDataset, trainUnet, unetInferenceModel } from './unet-stage.js';
+import { Rng } from '../tensor/random.js';
+import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
+import { layoutFromScene, layoutSegments } from './layouts.js';
+import {
+  LATENT_SIDE,
+  LatentBatches,
+  latentDataset,
+  regionalDataset,
+  trainUnet,
+  unetInferenceModel,
+  worldScene,
+} from './unet-stage.js';
 
 const MODEL = join(import.meta.dirname, '..', 'weights', 'tiny-sd');
 const SMALL: UnetArchitecture = {
@@ -41,6 +52,75 @@ describe('tiny UNet stage', () => {
     expect(again.ids).toEqual(first.ids);
   });
 
+  it('splits the same scenes into MSP segments (prompt ids, latent masks) and reads them back from its cache', async () => {
+    const cacheDir = await mkdtemp(join(tmpdir(), 'unet-regions-'));
+    dirs.push(cacheDir);
+    const regions = await regionalDataset({ modelDir: MODEL, count: 6, seed: 3, cacheDir });
+    const tokenizer = await CLIPTokenizer.fromFolder(join(MODEL, 'tokenizer'));
+    const L = regions.sequenceLength;
+    const plane = LATENT_SIDE * LATENT_SIDE;
+    const rng = new Rng(3);
+    for (let i = 0; i < 6; i++) {
+      const scene = worldScene(rng);
+      const parts = layoutSegments(layoutFromScene(scene), 4);
+      expect(regions.segments[i]).toBe(scene.subjects.length + 1);
+      parts.forEach((part, j) => {
+        const e = regions.first[i] + j;
+        const ids = tokenizer.encode(part.prompt, {
+          maxLength: L,
+          padding: 'max_length',
+          truncation: true,
+        }).ids;
+        expect(Array.from(regions.ids.subarray(e * L, (e + 1) * L))).toEqual(Array.from(ids));
+        expect(Array.from(regions.masks.subarray(e * plane, (e + 1) * plane))).toEqual(Array.from(part.mask));
+      });
+    }
+    const again = await regionalDataset({ modelDir: MODEL, count: 6, seed: 3, cacheDir });
+    expect(again.ids).toEqual(regions.ids);
+    expect(again.masks).toEqual(regions.masks);
+    expect(again.first).toEqual(regions.first);
+  });
+
+  it("weighs a regional sample's loss by its segment's mask, scaled up for small segments", async () => {
+    const data = await latentDataset({ modelDir: MODEL, count: 5, seed: 11 });
+    const regions = await regionalDataset({ modelDir: MODEL, count: 5, seed: 11 });
+    const tokenizer = await CLIPTokenizer.fromFolder(join(MODEL, 'tokenizer'));
+    const textEncoder = await ort.InferenceSession.create(join(MODEL, 'text_encoder', 'model.onnx'));
+    const plane = LATENT_SIDE * LATENT_SIDE;
+    try {
+      const batches = new LatentBatches(6, data, textEncoder, tokenizer, { data: regions, share: 1 });
+      const feeds = await batches.next(new Rng(5));
+      expect(feeds.loss_weight.dims).toEqual([6, 1, LATENT_SIDE, LATENT_SIDE]);
+      const weights = feeds.loss_weight.data as Float32Array;
+      const allMasks = Array.from({ length: regions.masks.length / plane }, (_, e) =>
+        regions.masks.subarray(e * plane, (e + 1) * plane),
+      );
+      for (let b = 0; b < 6; b++) {
+        const w = weights.subarray(b * plane, (b + 1) * plane);
+        const inside = [...w].filter((v) => v > 0);
+        expect(inside.length).toBeGreaterThan(0);
+        // one value inside (the min-SNR weight over the scaled area share), zero outside
+        expect(Math.max(...inside) - Math.min(...inside)).toBeLessThan(1e-6);
+        const mask = allMasks.find((m) => m.every((v, p) => (v === 1) === w[p] > 0));
+        expect(mask).toBeDefined();
+        const share = inside.length / plane;
+        expect(inside[0]).toBeLessThanOrEqual(1 / Math.max(share, 0.25) + 1e-6);
+      }
+      // share 0: the plain objective, one weight per sample
+      const plain = await new LatentBatches(2, data, textEncoder, tokenizer).next(new Rng(5));
+      expect(plain.loss_weight.dims).toEqual([2, 1, 1, 1]);
+      expect(
+        () =>
+          new LatentBatches(2, data, textEncoder, tokenizer, {
+            data: { ...regions, segments: regions.segments.subarray(1) },
+            share: 1,
+          }),
+      ).toThrow(/the regional dataset has 4 scenes, the latent dataset 5/);
+    } finally {
+      await textEncoder.release();
+    }
+  });
+
   it('trains a small UNet whose export runs, and whose ControlNet-aware variant equals it with zero residuals', async () => {
     const work = await mkdtemp(join(tmpdir(), 'unet-train-'));
     dirs.push(work);
@@ -56,6 +136,25 @@ describe('tiny UNet stage', () => {
     });
     expect(result.step).toBe(4);
     expect(losses.every(Number.isFinite)).toBe(true);
+    // with regional samples, resumed from the same checkpoint
+    const regional = await trainUnet({
+      modelDir: MODEL,
+      steps: 6,
+      batch: 2,
+      datasetSize: 4,
+      architecture: SMALL,
+      checkpointDir: join(work, 'unet'),
+      checkpointEvery: 1,
+      resume: true,
+      regionalShare: 0.5,
+      onProgress: (p) => losses.push(p.loss),
+    });
+    expect(regional.step).toBe(6);
+    expect(losses.length).toBe(6);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    await expect(trainUnet({ modelDir: MODEL, steps: 1, regionalShare: 2 })).rejects.toThrow(
+      /regionalShare must be between 0 and 1, got 2/,
+    );
     const plain = await ort.InferenceSession.create(unetInferenceModel(result.ema, { architecture: SMALL }));
     const aware = await ort.InferenceSession.create(
       unetInferenceModel(result.ema, { architecture: SMALL, residuals: true }),

@@ -10,6 +10,15 @@
  * empty prompt for classifier-free guidance. Loss: MSE on the noise with min-SNR-5 weighting
  * (Hang et al. 2023), timesteps uniform over the SD 1.x scaled-linear schedule the folder ships.
  *
+ * Regional samples (optional, `regionalShare`): MSP asks the UNet for the noise of one painted
+ * region given that region's own prompt ('a red cat sitting facing left', 'in a park' for the
+ * background) while the latent holds a whole multi-subject scene. World captions always describe
+ * the whole scene, so the plain objective never shows the UNet that situation. A regional sample
+ * takes a scene's MSP segments as the panel editor would paint them (tiny/layouts.ts: a region per
+ * subject, its box grown a little, the background the rest), picks one segment, uses its prompt as
+ * the caption and weighs the noise loss by its latent mask (scaled up for small regions), so the
+ * loss asks exactly what a composite step asks of each segment.
+ *
  * @example
  * const result = await trainUnet({ modelDir: 'native-models/weights/tiny-sd', steps: 8000, checkpointDir: '.tmp/tiny/unet' });
  * await writeUnet('native-models/weights/tiny-sd', unetInferenceModel(result.parameters));
@@ -28,6 +37,7 @@ import { alphasCumprodFor, DEFAULT_SCHEDULER_CONFIG } from '../schedulers/schedu
 import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
 import { generateScene, type WorldScene } from '../world/scene.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
+import { layoutFromScene, layoutSegments } from './layouts.js';
 
 export const TINY_UNET: UnetArchitecture = {
   latentChannels: 4,
@@ -45,6 +55,8 @@ export const LATENT_SIDE = 32;
 export const IMAGE_SIDE = 128;
 const MIN_SNR_GAMMA = 5;
 const CAPTION_DROPOUT = 0.1;
+/** A regional sample's mask is scaled by 1 / max(area share, this): small regions weigh up to 4x. */
+const MIN_REGION_SHARE = 0.25;
 
 /** The SD 1.x scheduler config the tiny model is trained with and ships (scheduler/scheduler_config.json). */
 export const TINY_SCHEDULER_CONFIG = {
@@ -172,6 +184,87 @@ export async function latentDataset(o: {
   return { count: o.count, latents, ids, sequenceLength: L, ...(control ? { control } : {}) };
 }
 
+/** The MSP segments of every scene of a latent dataset: prompts as token ids, latent masks. */
+export interface RegionalDataset {
+  /** Per scene: its first segment in `ids` / `masks`, and how many it has (subjects + background). */
+  first: Uint32Array;
+  segments: Uint8Array;
+  /** [entries, sequenceLength] token ids of each segment's prompt. */
+  ids: Int32Array;
+  /** [entries, 32 * 32] latent masks, 1 inside the segment. */
+  masks: Uint8Array;
+  sequenceLength: number;
+}
+
+/**
+ * The segments of the scenes {@link latentDataset} encoded with the same count, seed and sampler
+ * (the scene stream is replayed, so entry i belongs to latent i), read from `cacheDir` when there.
+ */
+export async function regionalDataset(o: {
+  modelDir: string;
+  count: number;
+  seed: number;
+  cacheDir?: string;
+  scenes?: { name: string; sample: (rng: Rng) => WorldScene };
+  log?: (line: string) => void;
+}): Promise<RegionalDataset> {
+  const tokenizer = await CLIPTokenizer.fromFolder(join(o.modelDir, 'tokenizer'));
+  const L = await textSequenceLength(o.modelDir);
+  const scenes = o.scenes ?? { name: 'world', sample: worldScene };
+  const plane = LATENT_SIDE * LATENT_SIDE;
+  const cacheFile = o.cacheDir
+    ? join(o.cacheDir, `${scenes.name}-regions-${o.count}-${o.seed}-${L}.bin`)
+    : undefined;
+  const cached = cacheFile ? await readFile(cacheFile).catch(() => undefined) : undefined;
+  if (cached && cached.byteLength >= 5 * o.count) {
+    const bytes = new Uint8Array(cached);
+    const segments = bytes.slice(0, o.count);
+    const entries = segments.reduce((n, k) => n + k, 0);
+    if (cached.byteLength === o.count + entries * (4 * L + plane)) {
+      const ids = new Int32Array(bytes.slice(o.count, o.count + entries * 4 * L).buffer);
+      const masks = bytes.slice(o.count + entries * 4 * L);
+      return { first: firstEntries(segments), segments, ids, masks, sequenceLength: L };
+    }
+  }
+  const rng = new Rng(o.seed);
+  const segments = new Uint8Array(o.count);
+  const ids: Int32Array[] = [];
+  const masks: Uint8Array[] = [];
+  const started = performance.now();
+  for (let i = 0; i < o.count; i++) {
+    const scene = scenes.sample(rng);
+    const parts = layoutSegments(layoutFromScene(scene), IMAGE_SIDE / LATENT_SIDE);
+    segments[i] = parts.length;
+    for (const part of parts) {
+      ids.push(tokenizer.encode(part.prompt, { maxLength: L, padding: 'max_length', truncation: true }).ids);
+      masks.push(Uint8Array.from(part.mask, (v) => (v > 0.5 ? 1 : 0)));
+    }
+    if (o.log && (i + 1) % 4000 === 0)
+      o.log(
+        `data: ${i + 1}/${o.count} scenes split into segments (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+      );
+  }
+  const flatIds = new Int32Array(ids.length * L);
+  ids.forEach((x, k) => flatIds.set(x, k * L));
+  const flatMasks = new Uint8Array(masks.length * plane);
+  masks.forEach((x, k) => flatMasks.set(x, k * plane));
+  if (cacheFile && o.cacheDir) {
+    await mkdir(o.cacheDir, { recursive: true });
+    const bytes = new Uint8Array(o.count + flatIds.byteLength + flatMasks.byteLength);
+    bytes.set(segments, 0);
+    bytes.set(new Uint8Array(flatIds.buffer), o.count);
+    bytes.set(flatMasks, o.count + flatIds.byteLength);
+    await writeFileAtomic(cacheFile, bytes);
+  }
+  return { first: firstEntries(segments), segments, ids: flatIds, masks: flatMasks, sequenceLength: L };
+}
+
+function firstEntries(segments: Uint8Array): Uint32Array {
+  const first = new Uint32Array(segments.length);
+  for (let i = 1; i < segments.length; i++) first[i] = first[i - 1] + segments[i - 1];
+  return first;
+}
+
 function vaeFingerprint(bytes: Uint8Array): string {
   let h = 2166136261;
   for (let i = 0; i < bytes.length; i += 97) h = Math.imul(h ^ bytes[i], 16777619) >>> 0;
@@ -197,8 +290,17 @@ async function textSequenceLength(modelDir: string): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // 2. Training
 
-/** The training graph: loss = mean(loss_weight * (unet(sample, t, context) - noise)^2). */
-export function unetTrainingGraph(a: UnetArchitecture, batch: number, L: number, seed = 7) {
+/**
+ * The training graph: loss = mean(loss_weight * (unet(sample, t, context) - noise)^2), with
+ * loss_weight [B, 1, 1, 1], or [B, 1, 32, 32] (a per-pixel weight) with `spatialWeights`.
+ */
+export function unetTrainingGraph(
+  a: UnetArchitecture,
+  batch: number,
+  L: number,
+  seed = 7,
+  { spatialWeights = false } = {},
+) {
   const m = new ModelBuilder('unet_training', seed, 'input');
   const g = m.g;
   const C = a.latentChannels;
@@ -206,7 +308,8 @@ export function unetTrainingGraph(a: UnetArchitecture, batch: number, L: number,
   const timestep = g.input('timestep', [batch], 'int64');
   const context = g.input('encoder_hidden_states', [batch, L, a.crossAttentionDim]);
   const noise = g.input('noise', [batch, C, LATENT_SIDE, LATENT_SIDE]);
-  const weight = g.input('loss_weight', [batch, 1, 1, 1]);
+  const weightSide = spatialWeights ? LATENT_SIDE : 1;
+  const weight = g.input('loss_weight', [batch, 1, weightSide, weightSide]);
   const pred = unet(m, a, { sample, timestep, context });
   return { m, loss: weightedNoiseLoss(g, pred, noise, weight) };
 }
@@ -217,7 +320,10 @@ export function weightedNoiseLoss(g: Graph, prediction: string, noise: string, w
   return g.op1('ReduceMean', [g.op1('Mul', [g.op1('Mul', [diff, diff]), weight])], { keepdims: 0 });
 }
 
-/** Noisy latents, timesteps, text contexts and targets from the cached dataset. */
+/**
+ * Noisy latents, timesteps, text contexts and targets from the cached dataset; with `regional`,
+ * that share of the samples are regional (see the file header) and loss_weight is per pixel.
+ */
 export class LatentBatches implements DataLoader {
   private readonly alphasCumprod = alphasCumprodFor(DEFAULT_SCHEDULER_CONFIG);
   private readonly emptyIds: Int32Array;
@@ -227,7 +333,12 @@ export class LatentBatches implements DataLoader {
     private readonly data: LatentDataset,
     private readonly textEncoder: ort.InferenceSession,
     tokenizer: CLIPTokenizer,
+    private readonly regional?: { data: RegionalDataset; share: number },
   ) {
+    if (regional && regional.data.segments.length !== data.count)
+      throw new RangeError(
+        `the regional dataset has ${regional.data.segments.length} scenes, the latent dataset ${data.count}`,
+      );
     this.emptyIds = tokenizer.encode('', {
       maxLength: data.sequenceLength,
       padding: 'max_length',
@@ -241,10 +352,12 @@ export class LatentBatches implements DataLoader {
     const sample = new Float32Array(B * per);
     const noise = rng.randn(B * per);
     const timesteps = new BigInt64Array(B);
-    const weights = new Float32Array(B);
+    const plane = IMAGE_SIDE * IMAGE_SIDE;
+    const latentPlane = LATENT_SIDE * LATENT_SIDE;
+    const weightPlane = this.regional ? latentPlane : 1;
+    const weights = new Float32Array(B * weightPlane);
     const ids = new Int32Array(B * L);
     const control = this.data.control;
-    const plane = IMAGE_SIDE * IMAGE_SIDE;
     const cond = control ? new Float32Array(B * 3 * plane) : undefined;
     for (let b = 0; b < B; b++) {
       const i = Math.floor(rng.nextFloat() * this.data.count);
@@ -256,9 +369,23 @@ export class LatentBatches implements DataLoader {
       for (let k = 0; k < per; k++) sample[b * per + k] = sa * x0[k] + sb * noise[b * per + k];
       timesteps[b] = BigInt(t);
       const snr = abar / (1 - abar);
-      weights[b] = Math.min(snr, MIN_SNR_GAMMA) / snr;
+      const w = Math.min(snr, MIN_SNR_GAMMA) / snr;
+      let caption = this.data.ids.subarray(i * L, (i + 1) * L);
+      const weight = weights.subarray(b * weightPlane, (b + 1) * weightPlane);
+      if (this.regional && rng.nextFloat() < this.regional.share) {
+        // one MSP segment of the scene: its prompt, the loss inside its latent mask
+        const r = this.regional.data;
+        const e = r.first[i] + Math.floor(rng.nextFloat() * r.segments[i]);
+        caption = r.ids.subarray(e * L, (e + 1) * L);
+        const mask = r.masks.subarray(e * latentPlane, (e + 1) * latentPlane);
+        const share = mask.reduce((n, v) => n + v, 0) / latentPlane;
+        const scaled = w / Math.max(share, MIN_REGION_SHARE);
+        for (let p = 0; p < latentPlane; p++) weight[p] = mask[p] * scaled;
+      } else {
+        weight.fill(w);
+      }
       const drop = rng.nextFloat() < CAPTION_DROPOUT;
-      ids.set(drop ? this.emptyIds : this.data.ids.subarray(i * L, (i + 1) * L), b * L);
+      ids.set(drop ? this.emptyIds : caption, b * L);
       if (control && cond) {
         // OpenPose RGB bytes -> CHW in [0, 1], the ControlNet conditioning convention
         const src = control.subarray(i * CONTROL_BYTES, (i + 1) * CONTROL_BYTES);
@@ -273,7 +400,11 @@ export class LatentBatches implements DataLoader {
       timestep: new ort.Tensor('int64', timesteps, [B]),
       encoder_hidden_states: text.last_hidden_state,
       noise: new ort.Tensor('float32', noise, [B, 4, LATENT_SIDE, LATENT_SIDE]),
-      loss_weight: new ort.Tensor('float32', weights, [B, 1, 1, 1]),
+      loss_weight: new ort.Tensor('float32', weights, [
+        B,
+        1,
+        ...(this.regional ? [LATENT_SIDE, LATENT_SIDE] : [1, 1]),
+      ]),
       ...(cond ? { controlnet_cond: new ort.Tensor('float32', cond, [B, 3, IMAGE_SIDE, IMAGE_SIDE]) } : {}),
     };
   }
@@ -286,6 +417,8 @@ export interface UnetTrainingOptions {
   lr?: number;
   datasetSize?: number;
   seed?: number;
+  /** Share of regional samples (0 = the plain objective, the default); see the file header. */
+  regionalShare?: number;
   architecture?: UnetArchitecture;
   checkpointDir?: string;
   checkpointEvery?: number;
@@ -305,21 +438,29 @@ export async function trainUnet(o: UnetTrainingOptions): Promise<{
   const a = o.architecture ?? TINY_UNET;
   const batch = o.batch ?? 16;
   const lr = o.lr ?? 1e-3;
-  const data = await latentDataset({
+  const regionalShare = o.regionalShare ?? 0;
+  if (!(regionalShare >= 0 && regionalShare <= 1))
+    throw new RangeError(`regionalShare must be between 0 and 1, got ${regionalShare}`);
+  const source = {
     modelDir: o.modelDir,
     count: o.datasetSize ?? 32_000,
     seed: o.seed ?? 424_242,
     ...(o.checkpointDir ? { cacheDir: join(o.checkpointDir, '..', 'unet-data') } : {}),
     ...(o.log ? { log: o.log } : {}),
-  });
+  };
+  const data = await latentDataset(source);
+  const regional =
+    regionalShare > 0 ? { data: await regionalDataset(source), share: regionalShare } : undefined;
   const tokenizer = await CLIPTokenizer.fromFolder(join(o.modelDir, 'tokenizer'));
   const textEncoder = await ort.InferenceSession.create(join(o.modelDir, 'text_encoder', 'model.onnx'));
-  const { m, loss } = unetTrainingGraph(a, batch, data.sequenceLength);
+  const { m, loss } = unetTrainingGraph(a, batch, data.sequenceLength, 7, {
+    spatialWeights: regional !== undefined,
+  });
   const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values });
   const trainer = await Trainer.create(
     {
       model: step,
-      data: new LatentBatches(batch, data, textEncoder, tokenizer),
+      data: new LatentBatches(batch, data, textEncoder, tokenizer, regional),
       optimizer: new AdamW({ lr, weightDecay: 0.01 }),
       learningRate: cosineWithWarmup({
         lr,
