@@ -4,7 +4,7 @@
  *   msp inspect <model-dir> [--json]
  *   msp tokenize (--model <dir> | --tokenizer <dir>) "text" [--json]
  *   msp create-random-model <dir> [--seed N]
- *   msp train-cast <cast.json> [--model <dir>] [--out <dir>] [--steps N] [--resume]
+ *   msp train-cast <cast.json> [--model <dir>] [--out <dir>] [--steps N] [--regional X] [--resume]
  *   msp check-cast <cast-model-dir> [--scenes N] [--steps N] [--guidance X] [--sal W] [--seed N]
  *                  [--class-judge <segmentation-dir> | --no-class-judge] [--grid out.png] [--json]
  *   msp generate [--model <dir>] --prompt "..." [--negative "..."] [--steps N] [--scheduler S]
@@ -305,7 +305,7 @@ const COMMANDS: Record<string, Command> = {
   'train-cast': {
     summary: 'teach a model a cast of subjects (joint DreamBooth) and write the cast model folder',
     usage:
-      'msp train-cast <cast.json> [--model <dir>] [--out <dir>] [--steps N] [--batch N] [--method full|lora] [--class-images N] [--segmentation-steps N] [--resume] [--json]',
+      'msp train-cast <cast.json> [--model <dir>] [--out <dir>] [--steps N] [--batch N] [--method full|lora] [--class-images N] [--regional X] [--segmentation-steps N] [--resume] [--json]',
     options: {
       ...common,
       ...runtimeOptions,
@@ -315,6 +315,7 @@ const COMMANDS: Record<string, Command> = {
       batch: { type: 'string' },
       method: { type: 'string' },
       'class-images': { type: 'string' },
+      regional: { type: 'string' },
       'segmentation-steps': { type: 'string' },
       resume: { type: 'boolean' },
       json: { type: 'boolean' },
@@ -357,6 +358,8 @@ const COMMANDS: Record<string, Command> = {
           batch: int('batch', 1),
           classImages: int('class-images', 0),
           segmentationSteps: int('segmentation-steps', 0),
+          regionalShare:
+            values.regional === undefined ? undefined : shareOption(values.regional as string, '--regional'),
           method,
         }),
         resume: values.resume === true,
@@ -663,6 +666,12 @@ function intOption(text: string, flag: string, min: number): number {
   if (text.trim() === '' || !Number.isSafeInteger(v) || v < min) {
     throw new UsageError(`${flag} must be an integer >= ${min}, got "${text}"`);
   }
+  return v;
+}
+
+function shareOption(text: string, flag: string): number {
+  const v = numberOption(text, flag, 0);
+  if (v > 1) throw new UsageError(`${flag} must be a share between 0 and 1, got ${text}`);
   return v;
 }
 

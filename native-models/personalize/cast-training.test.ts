@@ -10,7 +10,13 @@ import { Runtime } from '../runtime/session.js';
 import { StableDiffusion } from '../pipelines/stable-diffusion.js';
 import { textToImage } from '../pipelines/text-to-image.js';
 import { CastError, checkCastForModel, readCastFile } from './cast-file.js';
-import { trainCast, type CastTrainingOptions, type CastTrainingProgress } from './cast-training.js';
+import {
+  compositeRegionMasks,
+  trainCast,
+  type CastTrainingOptions,
+  type CastTrainingProgress,
+} from './cast-training.js';
+import type { AugmentedSample } from './augment.js';
 
 /** Small settings: the random model trains a few steps in seconds. */
 const QUICK: Partial<CastTrainingOptions> = {
@@ -143,6 +149,37 @@ describe('cast training', () => {
     await access(join(outDir, 'cast.json'));
   }, 120_000);
 
+  it('trains on subject regions of the joint composites with their own prompts when asked', async () => {
+    const lines: string[] = [];
+    const result = await trainCast({
+      ...QUICK,
+      baseModelDir: base,
+      cast: PAIR_CAST,
+      outDir: join(root, 'regional'),
+      segmentationSteps: 0,
+      compositesPerSubject: 2,
+      regionalShare: 1,
+      log: (line) => lines.push(line),
+    });
+    expect(result.stoppedBy).toBe('done');
+    // 4 composites of the 2 subjects: up to 8 regions (a region wholly painted over has none)
+    const count = Number(
+      /regional samples: (\d+) subject regions of joint composites/.exec(lines.join('\n'))?.[1],
+    );
+    expect(count).toBeGreaterThanOrEqual(4);
+    expect(count).toBeLessThanOrEqual(8);
+    await expect(
+      trainCast({
+        ...QUICK,
+        baseModelDir: base,
+        cast: PAIR_CAST,
+        outDir: join(root, 'bad'),
+        regionalShare: 1.5,
+      }),
+    ).rejects.toThrow('the regional share must be between 0 and 1, got 1.5');
+    await expect(access(join(root, 'bad.training'))).rejects.toThrow();
+  }, 120_000);
+
   it('renders previews with the weights so far', async () => {
     const previews: number[] = [];
     await trainCast({
@@ -160,6 +197,38 @@ describe('cast training', () => {
     });
     expect(previews).toEqual([2]);
   }, 120_000);
+});
+
+describe('composite regions', () => {
+  it('grow each box by 3 pixels, paint later subjects over earlier ones, and give each latent pixel to its majority', () => {
+    const S = 32;
+    const box = (x0: number, y0: number, x1: number, y1: number) => ({ x0, y0, x1, y1 });
+    const subject = (b: ReturnType<typeof box>, k: number) => ({
+      subject: k,
+      name: `s${k}`,
+      reference: 0,
+      zoom: 0.4,
+      crop: null,
+      box: b,
+      area: 0,
+    });
+    const sample = {
+      image: { width: S, height: S, data: new Uint8Array(S * S * 3) },
+      subjects: [subject(box(4, 4, 15, 27), 0), subject(box(14, 8, 26, 27), 1)],
+    } as unknown as AugmentedSample;
+    const [a, b] = compositeRegionMasks(sample, 4);
+    const side = 8;
+    const at = (m: Uint8Array, x: number, y: number) => m[y * side + x];
+    // grown boxes: subject 0 x 1-18, y 1-30; subject 1 x 11-29, y 5-30, painted over subject 0
+    expect(at(a, 0, 0)).toBe(1); // pixels x 0-3, y 0-3: 9 of 16 in subject 0's box
+    expect(at(a, 2, 2)).toBe(1); // x 8-11: three columns subject 0, one subject 1
+    expect(at(a, 3, 2)).toBe(0); // x 12-15: subject 1 painted over subject 0
+    expect(at(b, 3, 2)).toBe(1);
+    expect(at(a, 3, 0)).toBe(1); // x 12-15, y 0-3: above subject 1's region, still subject 0's
+    expect(at(b, 6, 7)).toBe(1); // x 24-27, y 28-31: 12 of 16 in subject 1's box
+    expect(at(b, 7, 7)).toBe(0); // x 28-31: 6 of 16, the rest is no region's
+    for (let p = 0; p < side * side; p++) expect(a[p] + b[p]).toBeLessThanOrEqual(1);
+  });
 });
 
 describe('cast checks', () => {

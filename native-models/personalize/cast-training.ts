@@ -14,7 +14,10 @@
  *                    every caption through the frozen text encoder once
  *   5. train         the UNet on the noise loss (epsilon prediction), instance and class halves per
  *                    batch: full fine-tuning for small models, LoRA on the attention projections
- *                    for SD-scale ones; checkpoints every `checkpointEvery` steps, resumable
+ *                    for SD-scale ones; checkpoints every `checkpointEvery` steps, resumable.
+ *                    Optionally (`regionalShare`) some instance samples are regional: one subject
+ *                    of a joint composite, its own prompt ('a sks cartoon man'), the loss inside
+ *                    its region only — what an MSP segment asks of the UNet (tiny/unet-stage.ts)
  *   6. segmentation  the cast's segmentation model (background + one class per identifier) for SAL
  *                    and SAS, fine-tuned from the base model's (cast-segmentation.ts)
  *   7. export        the variant folder: the base model's parts, the trained unet/ (and
@@ -79,6 +82,11 @@ export interface CastTrainingOptions {
   /** Augmented samples per subject (default 48) and joint composites of 2+ subjects (default 16 per subject). */
   samplesPerSubject?: number;
   compositesPerSubject?: number;
+  /**
+   * Share of the instance samples that are regional (a composite's subject with its own prompt,
+   * the loss inside its region); needs a cast of 2 or more (default 0).
+   */
+  regionalShare?: number;
   /** Steps of the cast's segmentation model; 0 skips it (default 300). */
   segmentationSteps?: number;
   checkpointEvery?: number;
@@ -160,6 +168,9 @@ async function trainCastOn(runtime: Runtime, o: CastTrainingOptions): Promise<Ca
   const classImages = o.classImages ?? 8;
   const prior = classImages > 0;
   if (prior && batch < 2) throw new CastError('prior preservation needs a batch of at least 2');
+  const regionalShare = o.regionalShare ?? 0;
+  if (!(regionalShare >= 0 && regionalShare <= 1))
+    throw new CastError(`the regional share must be between 0 and 1, got ${regionalShare}`);
 
   // 1. check the cast against the base model
   const sd = await StableDiffusion.load(o.baseModelDir, runtime);
@@ -175,7 +186,8 @@ async function trainCastOn(runtime: Runtime, o: CastTrainingOptions): Promise<Ca
   const segmentationDir = join(sd.model.dir, 'segmentation');
   const judge = await SegmentationJudge.load(segmentationDir).catch(() => undefined);
   const subjects = await cutOutCast(o.cast.subjects, judge ? { judge } : {});
-  const augmenter = new CastAugmenter(subjects, { size, captionTemplate: 'a {identifier} {class}' });
+  const captionTemplate = 'a {identifier} {class}';
+  const augmenter = new CastAugmenter(subjects, { size, captionTemplate });
   const rng = new Rng(o.seed ?? 2024);
   const samples: AugmentedSample[] = [];
   const n = subjects.length;
@@ -227,6 +239,11 @@ async function trainCastOn(runtime: Runtime, o: CastTrainingOptions): Promise<Ca
     (i, t) => progress({ phase: 'encode', step: i, totalSteps: t + classSet.length }),
   );
   const classData = prior ? await encodeSet(sd, classSet, () => {}) : undefined;
+  const regional =
+    regionalShare > 0 && n > 1
+      ? { set: await regionalSet(sd, samples, captionTemplate, o.cast), share: regionalShare }
+      : undefined;
+  if (regional) log(`regional samples: ${regional.set.count} subject regions of joint composites`);
 
   // 5. train the UNet
   const unetPath = sd.model.components.unet.path;
@@ -249,7 +266,7 @@ async function trainCastOn(runtime: Runtime, o: CastTrainingOptions): Promise<Ca
   const trainer = await Trainer.create(
     {
       model: step,
-      data: new CastBatches(batch, instance, classData, sd, o.priorWeight ?? 1, graph.timestepType),
+      data: new CastBatches(batch, instance, classData, sd, o.priorWeight ?? 1, graph.timestepType, regional),
       optimizer: new AdamW({ lr, weightDecay: method === 'lora' ? 0 : 0.01 }),
       learningRate: cosineWithWarmup({
         lr,
@@ -444,7 +461,89 @@ async function encodeSet(
   };
 }
 
-/** Instance items in the first half of each batch, class items (with the prior weight) in the second. */
+/** The subject regions of the joint composites: which instance item, which prompt, which mask. */
+interface RegionalSet {
+  count: number;
+  /** Per region, the instance item (its latents) it belongs to. */
+  item: Int32Array;
+  /** Per region, the index of its prompt in `states`. */
+  caption: Int32Array;
+  /** [prompts, L, H] text encoder states of the subjects' own prompts. */
+  states: Float32Array;
+  /** [count, h * w] latent masks, 1 inside the region. */
+  masks: Uint8Array;
+}
+
+/** Pixels a subject's region extends beyond its box, as a painted MSP region would. */
+const REGION_MARGIN = 3;
+/** A region's loss is scaled by 1 / max(area share, this): small regions weigh up to 4x. */
+const MIN_REGION_SHARE = 0.25;
+
+/**
+ * The regions of a composite's subjects at latent resolution: each subject's box grown by
+ * {@link REGION_MARGIN}, later subjects painted over earlier ones (as they occlude them), each latent
+ * pixel to the region owning most of its pixels (or to none).
+ */
+export function compositeRegionMasks(sample: AugmentedSample, factor: number): Uint8Array[] {
+  const S = sample.image.width;
+  const owner = new Int16Array(S * S).fill(-1);
+  sample.subjects.forEach((s, j) => {
+    const [x0, y0] = [Math.max(0, s.box.x0 - REGION_MARGIN), Math.max(0, s.box.y0 - REGION_MARGIN)];
+    const [x1, y1] = [Math.min(S - 1, s.box.x1 + REGION_MARGIN), Math.min(S - 1, s.box.y1 + REGION_MARGIN)];
+    for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) owner[y * S + x] = j;
+  });
+  const side = S / factor;
+  const masks = sample.subjects.map(() => new Uint8Array(side * side));
+  const counts = new Int32Array(sample.subjects.length + 1);
+  for (let ly = 0; ly < side; ly++)
+    for (let lx = 0; lx < side; lx++) {
+      counts.fill(0);
+      for (let dy = 0; dy < factor; dy++)
+        for (let dx = 0; dx < factor; dx++) counts[owner[(ly * factor + dy) * S + lx * factor + dx] + 1]++;
+      let best = 0;
+      for (let k = 1; k < counts.length; k++) if (counts[k] > counts[best]) best = k;
+      if (best > 0) masks[best - 1][ly * side + lx] = 1;
+    }
+  return masks;
+}
+
+async function regionalSet(
+  sd: StableDiffusion,
+  samples: readonly AugmentedSample[],
+  template: string,
+  cast: Cast,
+): Promise<RegionalSet> {
+  const prompts = cast.subjects.map((s) =>
+    template.replaceAll('{identifier}', s.identifier).replaceAll('{class}', s.classNoun),
+  );
+  const item: number[] = [];
+  const caption: number[] = [];
+  const masks: Uint8Array[] = [];
+  samples.forEach((sample, k) => {
+    if (sample.subjects.length < 2) return;
+    compositeRegionMasks(sample, sd.sizes.vaeScaleFactor).forEach((mask, j) => {
+      if (!mask.includes(1)) return;
+      item.push(k);
+      caption.push(sample.subjects[j].subject);
+      masks.push(mask);
+    });
+  });
+  const plane = masks[0]?.length ?? 0;
+  const flat = new Uint8Array(masks.length * plane);
+  masks.forEach((m, r) => flat.set(m, r * plane));
+  return {
+    count: item.length,
+    item: Int32Array.from(item),
+    caption: Int32Array.from(caption),
+    states: (await sd.encodePrompts(prompts)).data,
+    masks: flat,
+  };
+}
+
+/**
+ * Instance items in the first half of each batch, class items (with the prior weight) in the second;
+ * with `regional`, that share of the instance items are subject regions (loss inside the region).
+ */
 class CastBatches implements DataLoader {
   private readonly alphasCumprod: Float64Array;
   private readonly L: number;
@@ -457,6 +556,7 @@ class CastBatches implements DataLoader {
     sd: StableDiffusion,
     private readonly priorWeight: number,
     private readonly timestepType: 'int64' | 'float32',
+    private readonly regional?: { set: RegionalSet; share: number },
   ) {
     this.alphasCumprod = alphasCumprodFor(sd.model.schedulerConfig);
     this.L = sd.sizes.sequenceLength;
@@ -470,20 +570,36 @@ class CastBatches implements DataLoader {
     const sample = new Float32Array(B * per);
     const noise = rng.randn(B * per);
     const states = new Float32Array(B * L * H);
-    const weights = new Float32Array(B);
+    const plane = h * w;
+    const weights = new Float32Array(B * plane);
     const timesteps = this.timestepType === 'int64' ? new BigInt64Array(B) : new Float32Array(B);
     const instanceCount = this.classes ? B / 2 : B;
     for (let b = 0; b < B; b++) {
       const set = b < instanceCount || !this.classes ? this.instance : this.classes;
-      const i = Math.floor(rng.nextFloat() * set.count);
+      let i = Math.floor(rng.nextFloat() * set.count);
       const t = Math.floor(rng.nextFloat() * this.alphasCumprod.length);
       const abar = this.alphasCumprod[t];
       const [sa, sb] = [Math.sqrt(abar), Math.sqrt(1 - abar)];
+      const weight = weights.subarray(b * plane, (b + 1) * plane);
+      let captionStates: Float32Array;
+      const r = this.regional;
+      if (set === this.instance && r && r.set.count > 0 && rng.nextFloat() < r.share) {
+        // a subject region of a joint composite: its own prompt, the loss inside the region
+        const e = Math.floor(rng.nextFloat() * r.set.count);
+        i = r.set.item[e];
+        const c = r.set.caption[e];
+        captionStates = r.set.states.subarray(c * L * H, (c + 1) * L * H);
+        const mask = r.set.masks.subarray(e * plane, (e + 1) * plane);
+        const scale = 1 / Math.max(mask.reduce((n, v) => n + v, 0) / plane, MIN_REGION_SHARE);
+        for (let p = 0; p < plane; p++) weight[p] = mask[p] * scale;
+      } else {
+        const c = set.caption[i];
+        captionStates = set.states.subarray(c * L * H, (c + 1) * L * H);
+        weight.fill(set === this.instance ? 1 : this.priorWeight);
+      }
       const x0 = set.latents.subarray(i * per, (i + 1) * per);
       for (let k = 0; k < per; k++) sample[b * per + k] = sa * x0[k] + sb * noise[b * per + k];
-      const c = set.caption[i];
-      states.set(set.states.subarray(c * L * H, (c + 1) * L * H), b * L * H);
-      weights[b] = set === this.instance ? 1 : this.priorWeight;
+      states.set(captionStates, b * L * H);
       if (timesteps instanceof BigInt64Array) timesteps[b] = BigInt(t);
       else timesteps[b] = t;
     }
@@ -492,7 +608,7 @@ class CastBatches implements DataLoader {
       timestep: new ort.Tensor(this.timestepType, timesteps, [B]),
       encoder_hidden_states: new ort.Tensor('float32', states, [B, L, H]),
       noise: new ort.Tensor('float32', noise, [B, C, h, w]),
-      loss_weight: new ort.Tensor('float32', weights, [B, 1, 1, 1]),
+      loss_weight: new ort.Tensor('float32', weights, [B, 1, h, w]),
     };
   }
 }
@@ -500,7 +616,10 @@ class CastBatches implements DataLoader {
 // ---------------------------------------------------------------------------------------------
 // graphs and weights
 
-/** The model's UNet in a training graph: loss = mean(loss_weight * (unet(...) - noise)^2). */
+/**
+ * The model's UNet in a training graph: loss = mean(loss_weight * (unet(...) - noise)^2), with a
+ * per-pixel loss_weight [B, 1, h, w].
+ */
 function unetTrainingGraph(
   model: ModelProto,
   batch: number,
@@ -515,7 +634,7 @@ function unetTrainingGraph(
   const timestep = g.input('timestep', [batch], timestepType);
   const context = g.input('encoder_hidden_states', [batch, sizes.sequenceLength, sizes.hiddenSize]);
   const noise = g.input('noise', [batch, C, side, side]);
-  const weight = g.input('loss_weight', [batch, 1, 1, 1]);
+  const weight = g.input('loss_weight', [batch, 1, side, side]);
   const { outputs } = importInto(g, model, { bind: { sample, timestep, encoder_hidden_states: context } });
   g.restoreFloat32Weights();
   const prediction = outputs.out_sample;
