@@ -839,6 +839,13 @@ const N_LABEL = (n: number) => (n > 3 ? `n>3 (${n})` : `n=${n}`);
  * The table as Markdown: settings, the cast, then one line per row with CLIP-I, CLIP-T and SAS per
  * n (3 decimals) and the identifier check, as in the paper's Table 1.
  */
+/** A Markdown table with its columns padded to their widest cell, as Prettier formats it. */
+function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = header.map((h, c) => Math.max(3, h.length, ...rows.map((r) => r[c].length)));
+  const line = (cells: readonly string[]) => `| ${cells.map((v, c) => v.padEnd(widths[c])).join(' | ')} |`;
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+}
+
 export function table1Markdown(result: Table1Result): string {
   const s = result.settings;
   const metrics = ['CLIP-I', 'CLIP-T', 'SAS'];
@@ -862,7 +869,7 @@ export function table1Markdown(result: Table1Result): string {
       ...(idColumn ? [f(cells['2'].identifiersFound ?? 0)] : []),
     ];
   });
-  const tableLines = [header, header.map(() => '---'), ...lines].map((cells) => `| ${cells.join(' | ')} |`);
+  const tableLines = markdownTable(header, lines);
   const minutes = (sec: number) => `${(sec / 60).toFixed(1)} min`;
   return [
     '# Table 1 on the tiny world',
@@ -891,9 +898,10 @@ export function table1Markdown(result: Table1Result): string {
     '',
     '## The cast',
     '',
-    '| identifier | class noun | subject |',
-    '| --- | --- | --- |',
-    ...result.subjects.map((x) => `| ${x.identifier} | ${x.classNoun} | ${x.name} |`),
+    ...markdownTable(
+      ['identifier', 'class noun', 'subject'],
+      result.subjects.map((x) => [x.identifier, x.classNoun, x.name]),
+    ),
     '',
     '## Samples',
     '',
