@@ -134,6 +134,11 @@ export interface Region {
   subjectId?: Id | null;
   /** A label for the region list (optional). */
   name?: string;
+  /**
+   * The skeleton linked to this region in the editor (an index into `pose.people`), or null/absent.
+   * Editing state: moving one offers to move the other; rendering does not read it.
+   */
+  person?: number | null;
 }
 
 /** An OpenPose keypoint in canvas pixels; null when hidden (occluded). */

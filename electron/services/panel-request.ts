@@ -71,6 +71,7 @@ export function mergePanelRequest(
       prompt: r.prompt,
       ...(r.subjectId ? { subjectId: r.subjectId } : {}),
       ...(r.name !== undefined ? { name: r.name } : {}),
+      ...(r.person != null ? { person: r.person } : {}),
     }));
   }
   return merged;
@@ -82,7 +83,7 @@ function definedOnly<T extends object>(value: T): Partial<T> {
 
 /**
  * Whole-request checks that hold even while editing: distinct region colors that differ from the
- * background, a pose canvas, SAL range. Returns issues with paths under `request.`.
+ * background, skeleton links that name an existing skeleton, a pose canvas, SAL range. Returns issues with paths under `request.`.
  */
 export function editingIssues(request: StoredPanelRequest): ApiIssue[] {
   const issues: ApiIssue[] = [];
@@ -95,6 +96,13 @@ export function editingIssues(request: StoredPanelRequest): ApiIssue[] {
         message: `${r.color} is already used by regions[${first}]`,
       });
     } else seen.set(r.color, i);
+    if (r.person != null && r.person >= (request.pose?.people.length ?? 0)) {
+      const people = request.pose?.people.length ?? 0;
+      issues.push({
+        path: `request.regions[${i}].person`,
+        message: `links skeleton ${r.person + 1} but the panel has ${people === 0 ? 'no skeletons' : people === 1 ? '1 skeleton' : `${people} skeletons`}`,
+      });
+    }
     if (r.color === request.backgroundColor) {
       issues.push({
         path: `request.regions[${i}].color`,

@@ -220,6 +220,7 @@ export const region = z.strictObject({
   prompt: promptText,
   subjectId: id.nullable().optional(),
   name: z.string().max(200).optional(),
+  person: z.number().int().min(0).max(63).nullable().optional(),
 });
 
 const salPatch = z.strictObject({

@@ -139,6 +139,25 @@ describe('StudioService validation', () => {
       path: 'request.regions[1].color',
       message: '#ff0000 is already used by regions[0]',
     });
+    const link = await error('panels.create', {
+      storyId: story.id,
+      request: { regions: [{ color: '#ff0000', prompt: 'a', person: 0 }] },
+    });
+    expect(link.issues?.[0]).toMatchObject({
+      path: 'request.regions[0].person',
+      message: 'links skeleton 1 but the panel has no skeletons',
+    });
+    const standing = {
+      keypoints: Array.from({ length: 18 }, (_, i) => ({ x: 10, y: 3 * i, confidence: 1 })),
+    };
+    const linked = await ok<Panel>('panels.create', {
+      storyId: story.id,
+      request: {
+        regions: [{ color: '#ff0000', prompt: 'a', person: 0 }],
+        pose: { width: 64, height: 64, people: [standing] },
+      },
+    });
+    expect(linked.request.regions[0].person).toBe(0);
     const pose = await error('panels.setPose', {
       panelId: 'x',
       pose: { width: 64, height: 64, people: [{ keypoints: [{ x: 1, y: 2, confidence: 1 }] }] },

@@ -33,7 +33,16 @@ import { errorIssues, errorMessage } from '../api/client';
 import { downloadUrl } from '../api/download';
 import { fileUpload, loadRaster, rasterUpload } from '../canvas/images';
 import { nextRegionColor } from '../editor/color';
-import { addRegion, regionOfSubject, setScaffolding, updateSettings } from '../editor/document';
+import {
+  addRegion,
+  findRegion,
+  moveRegion,
+  moveSkeleton,
+  regionOfPerson,
+  regionOfSubject,
+  setScaffolding,
+  updateSettings,
+} from '../editor/document';
 import type { PanelDocument } from '../editor/document';
 import { canRedo, canUndo, commit, createHistory, redo, replacePresent, undo } from '../editor/history';
 import type { History } from '../editor/history';
@@ -41,7 +50,7 @@ import { documentFromRequest, requestPatch, reuseSettings, saveDelta } from '../
 import { stepBrushSize } from '../editor/shortcuts';
 import { insertPanel, movePanel, reconcileOrder, removePanel } from '../editor/storyboard';
 import type { StoryboardState } from '../editor/storyboard';
-import type { ToolId } from '../editor/tools';
+import type { Moved, ToolId } from '../editor/tools';
 import { validatePanel } from '../editor/validate';
 import type { EditorIssue } from '../editor/validate';
 import {
@@ -96,7 +105,14 @@ export interface ToolSettings {
   readonly selectedPerson: number | null;
   /** One line for the status bar ("Pick a region to paint with"). */
   readonly hint: string | null;
+  /** After moving a linked region or skeleton: the offer to move its partner by the same amount. */
+  readonly offer: LinkedMoveOffer | null;
 }
+
+/** Moving a region or skeleton offers to move the one linked to it (see {@link Studio.offerLinkedMove}). */
+export type LinkedMoveOffer =
+  | { readonly kind: 'move-skeleton'; readonly person: number; readonly dx: number; readonly dy: number }
+  | { readonly kind: 'move-region'; readonly regionId: string; readonly dx: number; readonly dy: number };
 
 export interface StudioState {
   readonly place: Place;
@@ -227,6 +243,7 @@ export class Studio {
         activeRegionId: null,
         selectedPerson: null,
         hint: null,
+        offer: null,
       },
       libraryMessages: {},
       deletedSubject: null,
@@ -463,7 +480,7 @@ export class Studio {
         editors: {},
         renders: {},
         shownRender: {},
-        tools: { ...this.current.tools, activeRegionId: null, selectedPerson: null },
+        tools: { ...this.current.tools, activeRegionId: null, selectedPerson: null, offer: null },
         book: createHistory(this.serverBook),
         bookError: null,
         pageId: pages[0]?.id ?? null,
@@ -621,7 +638,12 @@ export class Studio {
       this.set({
         panels: { ...this.current.panels, [id]: panel },
         editors: { ...this.current.editors, [id]: session },
-        tools: { ...this.current.tools, activeRegionId: doc.regions[0]?.id ?? null, selectedPerson: null },
+        tools: {
+          ...this.current.tools,
+          activeRegionId: doc.regions[0]?.id ?? null,
+          selectedPerson: null,
+          offer: null,
+        },
       });
       // a panel created without a size gets the model's; save it so renders use the same
       if (panel.request.width === null || panel.request.height === null) this.scheduleSave(id);
@@ -669,6 +691,7 @@ export class Studio {
     const history = commit(session.history, next, { label, mergeKey });
     if (history === session.history) return null;
     this.setSession(id, { ...session, history });
+    if (this.current.tools.offer) this.setTools({ offer: null });
     this.clearRenderIssues(id);
     this.scheduleSave(id);
     return null;
@@ -704,6 +727,7 @@ export class Studio {
   }
 
   private afterHistoryMove(id: Id): void {
+    if (this.current.tools.offer) this.setTools({ offer: null });
     const doc = this.current.editors[id]?.history.present;
     if (doc) {
       const { activeRegionId, selectedPerson } = this.current.tools;
@@ -818,6 +842,42 @@ export class Studio {
     this.edit((d) => addRegion(d, { id, subjectId }), `Add region for ${name}`);
     this.setTools({ activeRegionId: id, hint: null });
     if (this.current.tools.tool === 'pose') this.setTool('brush');
+  }
+
+  /**
+   * After a committed move of a region or a whole skeleton: when it is linked, offer to move the
+   * partner by the same amount (nothing moves until {@link acceptLinkedMove}; the next edit drops it).
+   */
+  offerLinkedMove(moved: Moved): void {
+    const doc = this.doc;
+    if (!doc) return;
+    const { dx, dy } = moved;
+    if (moved.kind === 'region') {
+      const person = findRegion(doc, moved.regionId)?.person ?? null;
+      if (person !== null) this.setTools({ offer: { kind: 'move-skeleton', person, dx, dy } });
+    } else {
+      const region = regionOfPerson(doc, moved.person);
+      if (region) this.setTools({ offer: { kind: 'move-region', regionId: region.id, dx, dy } });
+    }
+  }
+
+  /** Moves the linked partner as offered, as its own undo step. */
+  acceptLinkedMove(): void {
+    const offer = this.current.tools.offer;
+    if (!offer) return;
+    if (offer.kind === 'move-skeleton') {
+      this.edit((d) => moveSkeleton(d, offer.person, offer.dx, offer.dy), 'Move linked skeleton');
+    } else {
+      this.edit((d) => moveRegion(d, offer.regionId, offer.dx, offer.dy), 'Move linked region');
+    }
+    this.setTools({ offer: null });
+  }
+
+  /** A free region for paint no region claims (a map written elsewhere), made the active one. */
+  claimColor(color: string): void {
+    const id = newId('region');
+    const error = this.edit((d) => addRegion(d, { id, color }), 'Add region for unclaimed paint');
+    if (!error) this.setTools({ activeRegionId: id, hint: null });
   }
 
   addFreeRegion(): void {

@@ -46,7 +46,7 @@ function gestureContext(doc: PanelDocument, studio: Studio, zoom: number): Gestu
     selectedPerson: tools.selectedPerson,
   };
   const active = doc.regions.find((r) => r.id === tools.activeRegionId) ?? doc.regions[0];
-  const paints = tools.tool !== 'eraser' && tools.tool !== 'pose';
+  const paints = tools.tool !== 'eraser' && tools.tool !== 'pose' && tools.tool !== 'move';
   if (active || !paints)
     return { ctx: { ...base, doc, activeColor: active?.color ?? null }, newRegionId: null };
   const id = newId('region');
@@ -85,6 +85,7 @@ export function PanelCanvas({ doc, imageUrl }: { doc: PanelDocument; imageUrl: s
       if (out.preview !== undefined) setPreview(out.preview);
       if (out.select !== undefined) studio.setTools({ selectedPerson: out.select });
       if (out.hint !== undefined) studio.setTools({ hint: out.hint });
+      if (out.activate !== undefined) studio.setTools({ activeRegionId: out.activate });
       if (out.cursor) viewRef.current?.setCursor(out.cursor);
       const gesture = gestureRef.current;
       if (out.commit) {
@@ -92,6 +93,7 @@ export function PanelCanvas({ doc, imageUrl }: { doc: PanelDocument; imageUrl: s
         studio.edit(() => next, label);
         if (gesture?.newRegionId) studio.setTools({ activeRegionId: gesture.newRegionId });
         studio.setTools({ hint: null });
+        if (out.moved) studio.offerLinkedMove(out.moved);
       }
       if (!isBusy(out.state)) {
         gestureRef.current = null;
@@ -167,7 +169,7 @@ export function PanelCanvas({ doc, imageUrl }: { doc: PanelDocument; imageUrl: s
     toolRef.current = initialToolState(tools.tool);
     gestureRef.current = null;
     setPreview(null);
-    viewRef.current?.setCursor(tools.tool === 'pose' ? 'default' : 'crosshair');
+    viewRef.current?.setCursor(tools.tool === 'pose' || tools.tool === 'move' ? 'default' : 'crosshair');
   }, [tools.tool]);
 
   useEffect(() => {

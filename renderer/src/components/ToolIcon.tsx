@@ -46,6 +46,13 @@ export function ToolIcon({ tool }: { tool: ToolId }) {
           <path d="M5 12h13M19.5 15.5s1.5 2 1.5 3a1.5 1.5 0 0 1-3 0c0-1 1.5-3 1.5-3z" />
         </svg>
       );
+    case 'move':
+      return (
+        <svg {...common}>
+          <path d="M12 3v18M3 12h18" />
+          <path d="M9 6l3-3 3 3M9 18l3 3 3-3M6 9l-3 3 3 3M18 9l3 3-3 3" />
+        </svg>
+      );
     case 'pose':
       return (
         <svg {...common}>

@@ -6,7 +6,11 @@ import {
   addSkeleton,
   createPanelDocument,
   duplicateSkeleton,
+  linkSkeleton,
+  moveRegion,
+  moveSkeleton,
   recolorRegion,
+  regionOfPerson,
   regionOfSubject,
   removeRegion,
   removeSkeleton,
@@ -18,7 +22,15 @@ import {
   updateSettings,
 } from './document';
 import { commit, createHistory, redo, undo } from './history';
-import { countPaint, fillRectangle, paintOf, paintStroke, rastersEqual, TRANSPARENT } from './raster';
+import {
+  countPaint,
+  fillRectangle,
+  paintOf,
+  paintStroke,
+  pixelAt,
+  rastersEqual,
+  TRANSPARENT,
+} from './raster';
 
 const RED = '#ff3b30';
 
@@ -144,5 +156,52 @@ describe('resize', () => {
     expect(countPaint(doc.segmentMap, paintOf(RED))).toBe(64);
     expect(doc.pose.width).toBe(32);
     expect(doc.pose.people[0].keypoints[KEYPOINT.neck]!.x).toBeCloseTo(16);
+  });
+});
+
+describe('skeleton links', () => {
+  function linked() {
+    let doc = addSkeleton(addSkeleton(addSkeleton(painted())));
+    doc = addRegion(doc, { id: 'b', color: '#0a84ff' });
+    doc = linkSkeleton(doc, 'a', 1);
+    return linkSkeleton(doc, 'b', 2);
+  }
+
+  it('links one region per skeleton: linking a taken skeleton moves the link', () => {
+    let doc = linked();
+    expect(regionOfPerson(doc, 1)?.id).toBe('a');
+    expect(linkSkeleton(doc, 'a', 1)).toBe(doc);
+    doc = linkSkeleton(doc, 'b', 1);
+    expect(doc.regions.map((r) => r.person)).toEqual([null, 1]);
+    doc = linkSkeleton(doc, 'b', null);
+    expect(regionOfPerson(doc, 1)).toBeUndefined();
+    expect(() => linkSkeleton(doc, 'b', 7)).toThrow(/person 7/);
+  });
+
+  it('deleting a skeleton unlinks its region and renumbers later links', () => {
+    const doc = removeSkeleton(linked(), 1);
+    expect(doc.regions.map((r) => r.person)).toEqual([null, 1]);
+    expect(removeSkeleton(linked(), 0).regions.map((r) => r.person)).toEqual([0, 1]);
+  });
+
+  it('a new pose with fewer people drops links to the missing ones', () => {
+    const doc = linked();
+    const fewer = setPose(doc, { ...doc.pose, people: doc.pose.people.slice(0, 2) });
+    expect(fewer.regions.map((r) => r.person)).toEqual([1, null]);
+    expect(duplicateSkeleton(doc, 1).regions.map((r) => r.person)).toEqual([1, 2]);
+  });
+
+  it('moves a region or a skeleton alone; the link stays', () => {
+    const doc = linked();
+    const region = moveRegion(doc, 'a', 3, -1);
+    expect(pixelAt(region.segmentMap, 8, 1)).toEqual(paintOf(RED));
+    expect(pixelAt(region.segmentMap, 2, 5)).toEqual(TRANSPARENT);
+    expect(region.pose).toBe(doc.pose);
+    const neck = doc.pose.people[1].keypoints[KEYPOINT.neck]!;
+    const skeleton = moveSkeleton(doc, 1, -2, 4);
+    expect(skeleton.pose.people[1].keypoints[KEYPOINT.neck]).toMatchObject({ x: neck.x - 2, y: neck.y + 4 });
+    expect(skeleton.segmentMap).toBe(doc.segmentMap);
+    expect(skeleton.regions).toBe(doc.regions);
+    expect(moveSkeleton(doc, 1, 0, 0)).toBe(doc);
   });
 });

@@ -12,10 +12,10 @@
  * ```
  */
 import type { FileRef, SalSettings, SchedulerName } from '../../../electron/api/contract';
-import { addPerson, emptyPose, removePerson } from '../../../native-models/pose/openpose';
+import { addPerson, emptyPose, removePerson, translatePerson } from '../../../native-models/pose/openpose';
 import type { PoseDocument, PoseTemplateName } from '../../../native-models/pose/openpose';
 import { nextRegionColor } from './color';
-import { createRaster, paintOf, replacePaint, resizeRaster, TRANSPARENT } from './raster';
+import { createRaster, movePaint, paintOf, replacePaint, resizeRaster, TRANSPARENT } from './raster';
 import type { Raster } from './raster';
 
 /** Version of the document shape; bump with a migration in serialize.ts. */
@@ -30,6 +30,11 @@ export interface Region {
   /** The subject this region shows, or null for a "free" region. */
   readonly subjectId: string | null;
   readonly prompt: string;
+  /**
+   * The skeleton linked to this region (an index into `pose.people`), or null. Moving one offers to
+   * move the other; a skeleton links to one region at most.
+   */
+  readonly person: number | null;
 }
 
 /** The render settings of a panel (the GenerationRequest's knobs). */
@@ -150,6 +155,7 @@ export function addRegion(doc: PanelDocument, region: NewRegion): PanelDocument 
     color,
     subjectId: region.subjectId ?? null,
     prompt: region.prompt ?? '',
+    person: null,
   };
   return { ...doc, regions: [...doc.regions, next] };
 }
@@ -199,6 +205,15 @@ export function removeRegion(doc: PanelDocument, id: string): PanelDocument {
     segmentMap: replacePaint(doc.segmentMap, paintOf(region.color), TRANSPARENT),
     regions: doc.regions.filter((r) => r.id !== id),
   };
+}
+
+/**
+ * Moves a region's paint by whole pixels (it covers what it lands on; paint pushed past the edge is
+ * clipped). Use {@link regionOfPerson}/{@link Region.person} to offer moving its skeleton as well.
+ */
+export function moveRegion(doc: PanelDocument, id: string, dx: number, dy: number): PanelDocument {
+  const region = requireRegion(doc, id);
+  return setSegmentMap(doc, movePaint(doc.segmentMap, paintOf(region.color), dx, dy));
 }
 
 function requireRegion(doc: PanelDocument, id: string): Region {
@@ -268,7 +283,12 @@ export function setPose(doc: PanelDocument, pose: PoseDocument): PanelDocument {
       `the pose is ${pose.width}x${pose.height} but the panel is ${doc.width}x${doc.height}`,
     );
   }
-  return { ...doc, pose };
+  const people = pose.people.length;
+  const stale = doc.regions.some((r) => r.person !== null && r.person >= people);
+  const regions = stale
+    ? doc.regions.map((r) => (r.person !== null && r.person >= people ? { ...r, person: null } : r))
+    : doc.regions;
+  return { ...doc, pose, regions };
 }
 
 /** Where new skeletons stand, as fractions of the width: the middle first, then either side. */
@@ -289,9 +309,46 @@ export function addSkeleton(doc: PanelDocument, template: PoseTemplateName = 'st
   return { ...doc, pose: addPerson(doc.pose, template, { x, y: doc.height * 0.9, scale }) };
 }
 
-/** Removes skeleton `person`. */
+/** Removes skeleton `person`; a region linked to it is unlinked, links to later skeletons follow them. */
 export function removeSkeleton(doc: PanelDocument, person: number): PanelDocument {
-  return { ...doc, pose: removePerson(doc.pose, person) };
+  const pose = removePerson(doc.pose, person);
+  const linked = doc.regions.some((r) => r.person !== null && r.person >= person);
+  const regions = linked
+    ? doc.regions.map((r) => {
+        if (r.person === null || r.person < person) return r;
+        return { ...r, person: r.person === person ? null : r.person - 1 };
+      })
+    : doc.regions;
+  return { ...doc, pose, regions };
+}
+
+/** Moves a whole skeleton (the linked region stays; the editor offers to move it). */
+export function moveSkeleton(doc: PanelDocument, person: number, dx: number, dy: number): PanelDocument {
+  if (!doc.pose.people[person]) throw new RangeError(`person ${person} does not exist`);
+  if (dx === 0 && dy === 0) return doc;
+  return setPose(doc, translatePerson(doc.pose, person, dx, dy));
+}
+
+/**
+ * Links skeleton `person` to a region (or unlinks the region with `person` null). A skeleton links to
+ * one region at most, so a region that held this skeleton before is unlinked in the same edit.
+ */
+export function linkSkeleton(doc: PanelDocument, regionId: string, person: number | null): PanelDocument {
+  const region = requireRegion(doc, regionId);
+  if (person !== null && !doc.pose.people[person]) throw new RangeError(`person ${person} does not exist`);
+  if (region.person === person) return doc;
+  return {
+    ...doc,
+    regions: doc.regions.map((r) => {
+      if (r.id === regionId) return { ...r, person };
+      return person !== null && r.person === person ? { ...r, person: null } : r;
+    }),
+  };
+}
+
+/** The region linked to skeleton `person`, if any. */
+export function regionOfPerson(doc: PanelDocument, person: number): Region | undefined {
+  return doc.regions.find((r) => r.person === person);
 }
 
 /** Copies skeleton `person`, shifted right by a tenth of the panel so both stay visible. */

@@ -55,6 +55,7 @@ describe('shortcuts', () => {
     expect(commandForKey(key('b'))).toEqual({ type: 'tool', tool: 'brush' });
     expect(commandForKey(key('E'))).toEqual({ type: 'tool', tool: 'eraser' });
     expect(commandForKey(key('p'))).toEqual({ type: 'tool', tool: 'pose' });
+    expect(commandForKey(key('v'))).toEqual({ type: 'tool', tool: 'move' });
     expect(commandForKey(key('z', { ctrlKey: true }))).toEqual({ type: 'undo' });
     expect(commandForKey(key('Z', { ctrlKey: true, shiftKey: true }))).toEqual({ type: 'redo' });
     expect(commandForKey(key('Enter', { metaKey: true }))).toEqual({ type: 'render' });

@@ -5,6 +5,7 @@ import {
   fillPolygon,
   fillRectangle,
   floodFill,
+  movePaint,
   paintedColors,
   paintOf,
   paintStroke,
@@ -221,5 +222,28 @@ describe('helpers', () => {
     const big = resizeRaster(r, 10, 7);
     expect(onlyPaints(big, [RED, GREEN])).toBe(true);
     expect(ascii(big)[3]).toBe('RRRRRGGGGG');
+  });
+
+  it('movePaint moves one color by whole pixels: leaves background behind, covers what it lands on, clips at the edge', () => {
+    let r = fillRectangle(createRaster(5, 2), { x: 0, y: 0 }, { x: 1, y: 0 }, RED);
+    r = fillRectangle(r, { x: 3, y: 0 }, { x: 3, y: 1 }, GREEN);
+    expect(ascii(r)).toEqual(['RR.G.', '...G.']);
+    expect(ascii(movePaint(r, RED, 2.4, 0))).toEqual(['..RR.', '...G.']);
+    expect(ascii(movePaint(r, RED, 1, 1))).toEqual(['...G.', '.RRG.']);
+    expect(ascii(movePaint(r, GREEN, 1, -1))).toEqual(['RR..G', '.....']);
+    expect(r.data).toEqual(
+      fillRectangle(
+        fillRectangle(createRaster(5, 2), { x: 0, y: 0 }, { x: 1, y: 0 }, RED),
+        { x: 3, y: 0 },
+        { x: 3, y: 1 },
+        GREEN,
+      ).data,
+    );
+  });
+
+  it('movePaint returns the same raster when nothing moves', () => {
+    const r = fillRectangle(createRaster(3, 3), { x: 0, y: 0 }, { x: 0, y: 0 }, RED);
+    expect(movePaint(r, RED, 0.3, -0.4)).toBe(r);
+    expect(movePaint(r, GREEN, 1, 1)).toBe(r);
   });
 });

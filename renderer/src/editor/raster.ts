@@ -240,6 +240,42 @@ export function replacePaint(raster: Raster, from: Paint, to: Paint): Raster {
   return canvas.finish();
 }
 
+/**
+ * Moves every pixel of exactly `paint` by whole pixels (`dx`, `dy` are rounded): the pixels it leaves
+ * become transparent, the pixels it lands on take the paint (as a move in a paint program covers what
+ * is under it), and paint pushed past the edge is clipped.
+ *
+ * @example
+ * ```ts
+ * const next = movePaint(map, paintOf('#ff3b30'), 12, -4); // the red region, 12 px right, 4 px up
+ * ```
+ */
+export function movePaint(raster: Raster, paint: Paint, dx: number, dy: number): Raster {
+  const ox = Math.round(dx);
+  const oy = Math.round(dy);
+  if (ox === 0 && oy === 0) return raster;
+  const { width, height } = raster;
+  const d = raster.data;
+  const moved: number[] = [];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const o = (y * width + x) * 4;
+      if (d[o] === paint[0] && d[o + 1] === paint[1] && d[o + 2] === paint[2] && d[o + 3] === paint[3]) {
+        moved.push(x, y);
+      }
+    }
+  }
+  if (moved.length === 0) return raster;
+  const canvas = new Canvas(raster);
+  for (let i = 0; i < moved.length; i += 2) canvas.set(moved[i], moved[i + 1], TRANSPARENT);
+  for (let i = 0; i < moved.length; i += 2) {
+    const x = moved[i] + ox;
+    const y = moved[i + 1] + oy;
+    if (x >= 0 && x < width && y >= 0 && y < height) canvas.set(x, y, paint);
+  }
+  return canvas.finish();
+}
+
 /** How many pixels have exactly this paint. */
 export function countPaint(raster: Raster, paint: Paint): number {
   const d = raster.data;

@@ -4,6 +4,7 @@ import {
   addRegion,
   addSkeleton,
   createPanelDocument,
+  linkSkeleton,
   setPrompt,
   setSegmentMap,
   updateSettings,
@@ -53,6 +54,7 @@ describe('request <-> document', () => {
     doc = addRegion(doc, { id: 'a', color: '#ff3b30', prompt: 'Mara waving', subjectId: 's1' });
     doc = setPrompt(doc, 'two friends on a pier');
     doc = addSkeleton(doc);
+    doc = linkSkeleton(doc, 'a', 0);
     doc = updateSettings(doc, { steps: 8, seed: 42, seedLocked: true });
     const patch = requestPatch(doc);
     expect(patch.backgroundPrompt).toBeNull();
@@ -62,12 +64,22 @@ describe('request <-> document', () => {
       { width: 1, height: 1 },
       doc.segmentMap,
     );
-    expect(back.regions.map(({ color, prompt, subjectId }) => ({ color, prompt, subjectId }))).toEqual(
-      doc.regions.map(({ color, prompt, subjectId }) => ({ color, prompt, subjectId })),
-    );
+    const fields = ({ color, prompt, subjectId, person }: (typeof doc.regions)[number]) => ({
+      color,
+      prompt,
+      subjectId,
+      person,
+    });
+    expect(back.regions.map(fields)).toEqual(doc.regions.map(fields));
+    expect(back.regions[0].person).toBe(0);
     expect(back.pose).toEqual(doc.pose);
     expect(back.settings).toEqual(doc.settings);
     expect(rastersEqual(back.segmentMap, doc.segmentMap)).toBe(true);
+  });
+
+  it('drops a stored skeleton link that names no skeleton', () => {
+    const request = storedRequest({ regions: [{ color: '#ff3b30', prompt: 'a lamp', person: 2 }] });
+    expect(documentFromRequest(request, { width: 8, height: 8 }, null).regions[0].person).toBeNull();
   });
 
   it('scales a stored pose and map of another size to the panel', () => {

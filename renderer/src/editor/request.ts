@@ -33,11 +33,13 @@ export function documentFromRequest(
   const width = request.width ?? size.width;
   const height = request.height ?? size.height;
   const map = segmentMap ? resizeRaster(segmentMap, width, height) : createRaster(width, height);
+  const pose = poseFromRequest(request.pose, width, height);
   const regions: Region[] = request.regions.map((r, i) => ({
     id: `region-${i}-${r.color.toLowerCase()}`,
     color: r.color.toLowerCase(),
     subjectId: r.subjectId ?? null,
     prompt: r.prompt,
+    person: r.person != null && r.person < pose.people.length ? r.person : null,
   }));
   return {
     version: PANEL_DOCUMENT_VERSION,
@@ -48,7 +50,7 @@ export function documentFromRequest(
     prompt: request.prompt,
     negativePrompt: request.negativePrompt,
     backgroundPrompt: request.backgroundPrompt ?? '',
-    pose: poseFromRequest(request.pose, width, height),
+    pose,
     scaffolding: request.scaffolding,
     settings: settingsFromRequest(request),
   };
@@ -90,6 +92,7 @@ export function requestPatch(doc: PanelDocument): PanelRequestPatch {
     color: r.color,
     prompt: r.prompt,
     subjectId: r.subjectId,
+    person: r.person,
   }));
   return {
     prompt: doc.prompt,

@@ -2,6 +2,7 @@
  * Keyboard shortcuts, as a pure mapping from a key event to an editor command. The keys are the ones
  * illustrators already know from Krita, Photoshop and Clip Studio Paint.
  */
+import { TOOLS } from './tools';
 import type { ToolId } from './tools';
 
 export type Command =
@@ -26,14 +27,10 @@ export interface KeyInput {
   inTextField: boolean;
 }
 
-const TOOL_KEYS: Readonly<Record<string, ToolId>> = {
-  b: 'brush',
-  e: 'eraser',
-  r: 'rectangle',
-  l: 'lasso',
-  f: 'fill',
-  p: 'pose',
-};
+/** Tool by shortcut key, lower-case (the keys the toolbar shows). */
+const TOOL_KEYS: Readonly<Record<string, ToolId>> = Object.fromEntries(
+  TOOLS.map((t) => [t.key.toLowerCase(), t.id]),
+);
 
 /**
  * The command for a key press, or undefined.

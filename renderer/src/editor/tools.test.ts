@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { KEYPOINT } from '../../../native-models/pose/openpose';
-import { addRegion, addSkeleton, createPanelDocument } from './document';
+import { addRegion, addSkeleton, createPanelDocument, setSegmentMap } from './document';
 import type { PanelDocument } from './document';
-import { countPaint, paintOf, pixelAt, TRANSPARENT } from './raster';
+import { countPaint, fillRectangle, paintOf, pixelAt, TRANSPARENT } from './raster';
 import {
   doubleClick,
   hitJoint,
   initialToolState,
   keyDown,
   NO_REGION_HINT,
+  NOTHING_TO_MOVE_HINT,
   pointerDown,
   pointerMove,
   pointerUp,
@@ -200,6 +201,7 @@ describe('pose', () => {
     ]);
     expect(out.commit?.label).toBe('Move skeleton');
     expect(out.commit!.doc.pose.people[1].keypoints[KEYPOINT.neck]!.x).toBeCloseTo(neck.x + 3);
+    expect(out.moved).toEqual({ kind: 'skeleton', person: 1, dx: 3, dy: 1 });
     expect(pointerDown(initialToolState('pose'), ctx, { x: 199, y: 1 }).select).toBeNull();
   });
 
@@ -211,5 +213,47 @@ describe('pose', () => {
     const both = { width: 10, height: 10, people: [doc.pose.people[0], doc.pose.people[0]] };
     expect(hitJoint(both, wrist, 3, 1)?.person).toBe(1);
     expect(hitJoint(both, wrist, 3, null)?.person).toBe(0);
+  });
+});
+
+describe('move', () => {
+  const BLUE = '#0a84ff';
+  /** Red fills (2..5, 2..5), blue fills (10..11, 2..3). */
+  function twoRegions(): PanelDocument {
+    let doc = addRegion(baseDoc(), { id: 'b', color: BLUE });
+    doc = setSegmentMap(doc, fillRectangle(doc.segmentMap, { x: 2, y: 2 }, { x: 5, y: 5 }, paintOf(RED)));
+    return setSegmentMap(doc, fillRectangle(doc.segmentMap, { x: 10, y: 2 }, { x: 11, y: 3 }, paintOf(BLUE)));
+  }
+
+  it('drags the region under the pointer by whole pixels, previews, then commits once', () => {
+    const doc = twoRegions();
+    const ctx = context(doc, { activeColor: null });
+    const down = pointerDown(initialToolState('move'), ctx, { x: 3.5, y: 3.5 });
+    expect(down.activate).toBe('a');
+    const mid = pointerMove(down.state, ctx, { x: 6.2, y: 4.4 });
+    expect(pixelAt(mid.preview!.segmentMap!, 8, 4)).toEqual(paintOf(RED));
+    expect(doc.segmentMap).toBe(ctx.doc.segmentMap);
+    const up = pointerUp(mid.state, ctx, { x: 9.6, y: 3.4 });
+    expect(up.commit?.label).toBe('Move region');
+    expect(up.moved).toEqual({ kind: 'region', regionId: 'a', dx: 6, dy: 0 });
+    const moved = up.commit!.doc.segmentMap;
+    expect(countPaint(moved, paintOf(RED))).toBe(16); // all of it, 4 pixels on top of blue
+    expect(pixelAt(moved, 2, 2)).toEqual(TRANSPARENT);
+    expect(pixelAt(moved, 11, 5)).toEqual(paintOf(RED));
+    expect(countPaint(moved, paintOf(BLUE))).toBe(0);
+    expect(up.state.phase).toBe('idle');
+  });
+
+  it('grabbing background moves nothing and says why; a click without moving commits nothing', () => {
+    const ctx = context(twoRegions());
+    const down = pointerDown(initialToolState('move'), ctx, { x: 30, y: 30 });
+    expect(down.hint).toBe(NOTHING_TO_MOVE_HINT);
+    expect(down.state.phase).toBe('idle');
+    expect(
+      drag('move', ctx, [
+        { x: 3, y: 3 },
+        { x: 3.3, y: 3.2 },
+      ]).commit,
+    ).toBeUndefined();
   });
 });

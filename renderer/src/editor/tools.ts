@@ -20,12 +20,13 @@ import {
   translatePerson,
 } from '../../../native-models/pose/openpose';
 import type { PoseDocument } from '../../../native-models/pose/openpose';
-import { setPose, setSegmentMap } from './document';
-import type { PanelDocument } from './document';
-import { fillPolygon, fillRectangle, floodFill, paintOf, paintStroke, TRANSPARENT } from './raster';
+import { moveRegion, setPose, setSegmentMap } from './document';
+import type { PanelDocument, Region } from './document';
+import { toHexColor } from './color';
+import { fillPolygon, fillRectangle, floodFill, paintOf, paintStroke, pixelAt, TRANSPARENT } from './raster';
 import type { Paint, Point, Raster } from './raster';
 
-export type ToolId = 'brush' | 'eraser' | 'rectangle' | 'lasso' | 'fill' | 'pose';
+export type ToolId = 'brush' | 'eraser' | 'rectangle' | 'lasso' | 'fill' | 'move' | 'pose';
 
 /** Tools in toolbar order with their shortcut keys (the keys of the paint programs people know). */
 export const TOOLS: readonly { id: ToolId; label: string; key: string; hint: string }[] = Object.freeze([
@@ -39,6 +40,7 @@ export const TOOLS: readonly { id: ToolId; label: string; key: string; hint: str
     hint: 'Drag a freehand outline, or click corners of a polygon and close it on the first point (Enter closes, Esc cancels)',
   },
   { id: 'fill', label: 'Fill', key: 'F', hint: 'Flood-fill the area under the cursor' },
+  { id: 'move', label: 'Move', key: 'V', hint: 'Drag a painted region to move it' },
   { id: 'pose', label: 'Pose', key: 'P', hint: 'Drag joints; drag a limb to move the whole skeleton' },
 ]);
 
@@ -75,6 +77,17 @@ export type ToolState =
       readonly freehand: boolean;
     }
   | { readonly tool: 'fill'; readonly phase: 'idle' }
+  | { readonly tool: 'move'; readonly phase: 'idle' }
+  | {
+      readonly tool: 'move';
+      readonly phase: 'dragging';
+      /** The region whose paint moves. */
+      readonly regionId: string;
+      readonly start: Point;
+      /** Whole-pixel offset so far. */
+      readonly dx: number;
+      readonly dy: number;
+    }
   | { readonly tool: 'pose'; readonly phase: 'idle' }
   | {
       readonly tool: 'pose';
@@ -106,13 +119,23 @@ export interface ToolOutput {
   readonly commit?: { readonly doc: PanelDocument; readonly label: string };
   /** The pose tool changes the selected skeleton (null deselects). */
   readonly select?: number | null;
+  /** A region or a whole skeleton was moved by the committed gesture (the editor offers the linked one). */
+  readonly moved?: Moved;
+  /** The move tool grabbed this region (the editor makes it the active one). */
+  readonly activate?: string;
   /** Why a gesture did nothing, for the status line. */
   readonly hint?: string;
   /** CSS cursor to show. */
   readonly cursor?: string;
 }
 
+/** What a committed move moved, and by how much (image pixels). */
+export type Moved =
+  | { readonly kind: 'region'; readonly regionId: string; readonly dx: number; readonly dy: number }
+  | { readonly kind: 'skeleton'; readonly person: number; readonly dx: number; readonly dy: number };
+
 export const NO_REGION_HINT = 'Pick a region or a cast member to paint with';
+export const NOTHING_TO_MOVE_HINT = 'Nothing painted here: drag a painted region to move it';
 
 export function initialToolState(tool: ToolId): ToolState {
   return { tool, phase: 'idle' } as ToolState;
@@ -171,6 +194,15 @@ export function pointerDown(state: ToolState, ctx: ToolContext, p: Point): ToolO
       if (filled === ctx.doc.segmentMap) return { state };
       return { state, commit: { doc: setSegmentMap(ctx.doc, filled), label: 'Fill' } };
     }
+    case 'move': {
+      const region = regionAt(ctx.doc, p);
+      if (!region) return { state, hint: NOTHING_TO_MOVE_HINT };
+      return {
+        state: { tool: 'move', phase: 'dragging', regionId: region.id, start: p, dx: 0, dy: 0 },
+        activate: region.id,
+        cursor: 'move',
+      };
+    }
     case 'pose': {
       const joint = hitJoint(ctx.doc.pose, p, ctx.handleRadius, ctx.selectedPerson);
       if (joint) {
@@ -222,6 +254,17 @@ export function pointerMove(state: ToolState, ctx: ToolContext, p: Point): ToolO
     }
     case 'fill':
       return { state };
+    case 'move': {
+      if (state.phase !== 'dragging') {
+        return { state, cursor: regionAt(ctx.doc, p) ? 'move' : 'default' };
+      }
+      // `+ 0` turns -0 into 0 (a drag back to the start is no move)
+      const dx = Math.round(p.x - state.start.x) + 0;
+      const dy = Math.round(p.y - state.start.y) + 0;
+      if (dx === state.dx && dy === state.dy) return { state };
+      const moved = moveRegion(ctx.doc, state.regionId, dx, dy);
+      return { state: { ...state, dx, dy }, preview: { segmentMap: moved.segmentMap }, cursor: 'move' };
+    }
     case 'pose': {
       if (state.phase === 'dragging-joint') {
         const { x, y } = clampToPanel(ctx.doc, p);
@@ -269,14 +312,41 @@ export function pointerUp(state: ToolState, ctx: ToolContext, p: Point): ToolOut
     }
     case 'fill':
       return { state };
+    case 'move': {
+      if (state.phase !== 'dragging') return { state };
+      const idle = initialToolState('move');
+      const last = pointerMove(state, ctx, p).state;
+      const { dx, dy } = last.tool === 'move' && last.phase === 'dragging' ? last : state;
+      const doc = moveRegion(ctx.doc, state.regionId, dx, dy);
+      if (doc === ctx.doc) return { state: idle, cursor: 'move' };
+      return {
+        state: idle,
+        commit: { doc, label: 'Move region' },
+        moved: { kind: 'region', regionId: state.regionId, dx, dy },
+        cursor: 'move',
+      };
+    }
     case 'pose': {
       if (state.phase === 'idle') return { state };
       const idle = initialToolState('pose');
-      const moved = pointerMove(state, ctx, p).state;
-      const pose = moved.tool === 'pose' && moved.phase !== 'idle' ? moved.pose : state.pose;
+      const last = pointerMove(state, ctx, p).state;
+      const pose = last.tool === 'pose' && last.phase !== 'idle' ? last.pose : state.pose;
       if (pose === ctx.doc.pose || posesEqual(pose, ctx.doc.pose)) return { state: idle };
-      const label = state.phase === 'dragging-joint' ? `Move ${jointLabel(state.keypoint)}` : 'Move skeleton';
-      return { state: idle, commit: { doc: setPose(ctx.doc, pose), label }, cursor: 'grab' };
+      const commit = { doc: setPose(ctx.doc, pose), label: 'Move skeleton' };
+      if (state.phase === 'dragging-joint') {
+        return {
+          state: idle,
+          commit: { ...commit, label: `Move ${jointLabel(state.keypoint)}` },
+          cursor: 'grab',
+        };
+      }
+      const moved: Moved = {
+        kind: 'skeleton',
+        person: state.person,
+        dx: p.x - state.start.x,
+        dy: p.y - state.start.y,
+      };
+      return { state: idle, commit, moved, cursor: 'grab' };
     }
   }
 }
@@ -327,6 +397,17 @@ function posesEqual(a: PoseDocument, b: PoseDocument): boolean {
       return k === other || (k !== null && other != null && k.x === other.x && k.y === other.y);
     }),
   );
+}
+
+/** The region whose paint is under `p`, if any. */
+function regionAt(doc: PanelDocument, p: Point): Region | undefined {
+  const x = Math.floor(p.x);
+  const y = Math.floor(p.y);
+  if (x < 0 || y < 0 || x >= doc.width || y >= doc.height) return undefined;
+  const [r, g, b, a] = pixelAt(doc.segmentMap, x, y);
+  if (a === 0) return undefined;
+  const color = toHexColor([r, g, b]);
+  return doc.regions.find((region) => region.color === color);
 }
 
 function clampToPanel(doc: PanelDocument, p: Point): Point {

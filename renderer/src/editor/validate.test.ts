@@ -67,5 +67,9 @@ describe('validatePanel', () => {
     const issues = validatePanel(doc, ctx);
     expect(issues.map((i) => i.target.kind)).toEqual(['prompt', 'canvas', 'settings', 'settings', 'pose']);
     expect(issues.find((i) => i.target.kind === 'pose')?.severity).toBe('warning');
+    expect(issues[1]).toMatchObject({
+      target: { kind: 'canvas', unclaimedColor: '#123456' },
+      message: '4 px are painted in #123456, which no region uses',
+    });
   });
 });

@@ -12,7 +12,7 @@ export type IssueTarget =
   | { kind: 'prompt' }
   | { kind: 'settings'; field: string }
   | { kind: 'pose' }
-  | { kind: 'canvas' };
+  | { kind: 'canvas'; unclaimedColor?: string };
 
 export interface EditorIssue {
   target: IssueTarget;
@@ -77,7 +77,7 @@ export function validatePanel(doc: PanelDocument, ctx: ValidationContext): Edito
   for (const [color, count] of paintedColors(doc.segmentMap)) {
     if (color === BACKGROUND_COLOR || known.has(color)) continue;
     issues.push({
-      target: { kind: 'canvas' },
+      target: { kind: 'canvas', unclaimedColor: color },
       severity: 'error',
       message: `${count} px are painted in ${color}, which no region uses`,
     });

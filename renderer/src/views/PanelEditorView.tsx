@@ -25,7 +25,9 @@ import { ToolIcon } from '../components/ToolIcon';
 import {
   addSkeleton,
   duplicateSkeleton,
+  linkSkeleton,
   recolorRegion,
+  regionOfPerson,
   removeRegion,
   removeSkeleton,
   resizePanel,
@@ -37,7 +39,7 @@ import {
   updateRegion,
   updateSettings,
 } from '../editor/document';
-import type { PanelDocument } from '../editor/document';
+import type { PanelDocument, Region } from '../editor/document';
 import { canRedo, canUndo, redoLabel, undoLabel } from '../editor/history';
 import { BRUSH_SIZES } from '../editor/shortcuts';
 import { jointLabel, TOOLS } from '../editor/tools';
@@ -129,10 +131,16 @@ export function PanelEditorView() {
             Pick a cast member or just paint (B) — each color is a region with its own prompt
           </div>
         )}
+        <LinkedMoveOffer doc={doc} />
         {canvasIssues.length > 0 && (
           <div className="canvas-issues" role="alert">
             {canvasIssues.map((i) => (
-              <div key={i.message}>{i.message}</div>
+              <div key={i.message}>
+                {i.message}
+                {i.target.kind === 'canvas' && i.target.unclaimedColor && (
+                  <ClaimColorButton color={i.target.unclaimedColor} />
+                )}
+              </div>
             ))}
           </div>
         )}
@@ -341,6 +349,18 @@ function RegionsSection({
                     <option value={region.subjectId}>missing subject</option>
                   )}
                 </select>
+                {region.person !== null && (
+                  <span
+                    className="link-badge"
+                    data-testid="region-link"
+                    title={`Linked to skeleton Person ${region.person + 1}: moving one offers to move the other`}
+                  >
+                    <svg viewBox="0 0 16 16" aria-hidden="true">
+                      <path d="M6.5 9.5l3-3M7 4.5l1.2-1.2a2.6 2.6 0 0 1 3.7 3.7L10.7 8.2M9 11.5l-1.2 1.2a2.6 2.6 0 0 1-3.7-3.7L5.3 7.8" />
+                    </svg>
+                    P{region.person + 1}
+                  </span>
+                )}
                 <button
                   className="ghost danger"
                   title="Delete the region and erase its paint"
@@ -463,6 +483,51 @@ function PromptSection({
 // ---------------------------------------------------------------------------------------------
 // Right: skeletons
 
+/** The fix for paint no region claims: a free region of that color (then give it a prompt). */
+function ClaimColorButton({ color }: { color: string }) {
+  const [, studio] = useStudio();
+  return (
+    <button onClick={() => studio.claimColor(color)} title={`Add a free region of ${color} to the list`}>
+      Make it a region
+    </button>
+  );
+}
+
+/** How a region is named in pickers: its cast member, else its prompt, else "free region". */
+function regionLabel(region: Region, cast: readonly Subject[]): string {
+  const subject = cast.find((s) => s.id === region.subjectId);
+  return subject?.name ?? (region.prompt.trim() || 'free region');
+}
+
+/**
+ * The offer after moving a linked region or skeleton: move the partner by the same amount. Not modal:
+ * the next edit drops it.
+ */
+function LinkedMoveOffer({ doc }: { doc: PanelDocument }) {
+  const [state, studio] = useStudio();
+  const offer = state.tools.offer;
+  if (!offer) return null;
+  let text: string;
+  if (offer.kind === 'move-skeleton') {
+    text = `Person ${offer.person + 1} is linked to this region. Move the skeleton too?`;
+  } else {
+    const i = doc.regions.findIndex((r) => r.id === offer.regionId);
+    if (i < 0) return null;
+    text = `Region #${i + 1} (${regionLabel(doc.regions[i], studio.castSubjects)}) is linked to this skeleton. Move it too?`;
+  }
+  return (
+    <div className="linked-offer" role="status" data-testid="linked-offer">
+      <span>{text}</span>
+      <button className="primary" onClick={() => studio.acceptLinkedMove()}>
+        {offer.kind === 'move-skeleton' ? 'Move skeleton' : 'Move region'}
+      </button>
+      <button className="ghost" title="Leave it where it is" onClick={() => studio.setTools({ offer: null })}>
+        Not now
+      </button>
+    </div>
+  );
+}
+
 function SkeletonSection({ doc, issues }: { doc: PanelDocument; issues: EditorIssue[] }) {
   const [state, studio] = useStudio();
   const [template, setTemplate] = useState<PoseTemplateName>('standing');
@@ -554,6 +619,34 @@ function SkeletonSection({ doc, issues }: { doc: PanelDocument; issues: EditorIs
               Delete
             </button>
           </div>
+          <label className="field link-field">
+            <span>Linked region</span>
+            <select
+              aria-label={`Region linked to Person ${selected + 1}`}
+              title="Moving a linked skeleton or region offers to move the other by the same amount"
+              value={regionOfPerson(doc, selected)?.id ?? ''}
+              onChange={(e) => {
+                const regionId = e.target.value;
+                const current = regionOfPerson(doc, selected);
+                studio.edit(
+                  (d) =>
+                    regionId === ''
+                      ? current
+                        ? linkSkeleton(d, current.id, null)
+                        : d
+                      : linkSkeleton(d, regionId, selected),
+                  regionId === '' ? 'Unlink skeleton' : 'Link skeleton to region',
+                );
+              }}
+            >
+              <option value="">none</option>
+              {doc.regions.map((r, i) => (
+                <option key={r.id} value={r.id}>
+                  #{i + 1} {regionLabel(r, studio.castSubjects)}
+                </option>
+              ))}
+            </select>
+          </label>
           <div className="joints" role="group" aria-label="Joints (click to hide an occluded joint)">
             {person.keypoints.map((k, j) => (
               <button

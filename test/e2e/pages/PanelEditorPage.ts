@@ -5,7 +5,7 @@
  */
 import type { Locator, Page } from 'playwright-core';
 
-export type Tool = 'Brush' | 'Eraser' | 'Rectangle' | 'Lasso' | 'Fill' | 'Pose';
+export type Tool = 'Brush' | 'Eraser' | 'Rectangle' | 'Lasso' | 'Fill' | 'Move' | 'Pose';
 
 export interface ImagePoint {
   x: number;
@@ -143,6 +143,37 @@ export class PanelEditorPage {
       .getByRole('group', { name: 'Skeletons' })
       .locator('button[aria-pressed="true"]');
     return (await pressed.count()) > 0 ? pressed.textContent() : null;
+  }
+
+  async selectPerson(name: string): Promise<void> {
+    const button = this.page
+      .getByRole('group', { name: 'Skeletons' })
+      .getByRole('button', { name, exact: true });
+    if ((await button.getAttribute('aria-pressed')) !== 'true') await button.click();
+  }
+
+  /** Links the selected skeleton to the region whose option starts with `startsWith` ("#1"), or "none". */
+  async linkSelectedSkeleton(startsWith: string): Promise<void> {
+    const select = this.page.getByLabel(/^Region linked to Person \d+$/);
+    await select.selectOption({ label: await this.optionLabel(select, startsWith) });
+  }
+
+  /** The link badge of a region row ("P1"), or null. */
+  async regionLink(index: number): Promise<string | null> {
+    const badge = this.regions.nth(index).getByTestId('region-link');
+    return (await badge.count()) > 0 ? badge.textContent() : null;
+  }
+
+  /** The offer to move a linked partner, or null when none is shown. */
+  async linkedOffer(): Promise<string | null> {
+    const offer = this.page.getByTestId('linked-offer');
+    return (await offer.count()) > 0 ? offer.locator('span').textContent() : null;
+  }
+
+  async answerLinkedOffer(accept: boolean): Promise<void> {
+    const offer = this.page.getByTestId('linked-offer');
+    await offer.getByRole('button', { name: accept ? /^Move / : 'Not now' }).click();
+    await offer.waitFor({ state: 'detached' });
   }
 
   async hideJoint(name: string): Promise<void> {
