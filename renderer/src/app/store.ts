@@ -44,7 +44,16 @@ import {
   updateSettings,
 } from '../editor/document';
 import type { PanelDocument } from '../editor/document';
-import { canRedo, canUndo, commit, createHistory, redo, replacePresent, undo } from '../editor/history';
+import {
+  canRedo,
+  canUndo,
+  commit,
+  createHistory,
+  mapHistory,
+  redo,
+  replacePresent,
+  undo,
+} from '../editor/history';
 import type { History } from '../editor/history';
 import { documentFromRequest, requestPatch, reuseSettings, saveDelta } from '../editor/request';
 import { stepBrushSize } from '../editor/shortcuts';
@@ -204,6 +213,8 @@ export class Studio {
   /** The panel order the server has for the open story. */
   private serverOrder: Id[] = [];
   private boardChain: Promise<void> = Promise.resolve();
+  /** Panels this window is creating (add, duplicate): their story events are not "added elsewhere". */
+  private creatingPanels = 0;
   private unsubscribe: (() => void) | null = null;
   /** Resolves once the model info is known (null when it could not be loaded). */
   private modelReady: Promise<ModelInfo | null> = Promise.resolve(null);
@@ -282,6 +293,10 @@ export class Studio {
   getSnapshot = (): StudioState => this.current;
 
   private set(patch: Partial<StudioState>): void {
+    if (!this.applyingRefresh) {
+      if ('subjects' in patch) this.libraryEdits.subjects++;
+      if ('casts' in patch) this.libraryEdits.casts++;
+    }
     this.current = { ...this.current, ...patch };
     for (const listener of [...this.listeners]) listener();
   }
@@ -384,6 +399,16 @@ export class Studio {
       case 'data.changed':
         if (event.entity === 'subject') void this.refreshSubjects();
         if (event.entity === 'cast') void this.refreshCasts();
+        // panels another window or a script added to the open story show up on the board
+        if (event.entity === 'story' && event.id === this.current.storyId) {
+          const storyId = event.id;
+          this.boardChain = this.boardChain.then(() =>
+            this.adoptNewPanels(storyId).then(
+              () => undefined,
+              () => undefined, // a missed refresh only delays the new card until the next one
+            ),
+          );
+        }
         if (event.entity === 'model') void this.loadModels();
         // the shown cast's check may have changed (pictures added, members ticked, another model)
         if (['subject', 'cast', 'model'].includes(event.entity) && this.current.place === 'training')
@@ -533,7 +558,10 @@ export class Studio {
     if (!storyId) return;
     try {
       // no size: the panel takes the model's when it is first opened
-      const panel = await this.api.panels.create({ storyId, afterPanelId: afterId });
+      this.creatingPanels++;
+      const panel = await this.api.panels
+        .create({ storyId, afterPanelId: afterId })
+        .finally(() => this.creatingPanels--);
       this.serverOrder = insertPanel({ order: this.serverOrder }, panel.id, afterId).order as Id[];
       this.set({ panels: { ...this.current.panels, [panel.id]: panel } });
       this.commitBoard(insertPanel(this.current.board.present, panel.id, afterId), 'Add panel');
@@ -545,7 +573,8 @@ export class Studio {
   async duplicatePanel(id: Id): Promise<void> {
     try {
       await this.flushSave(id);
-      const copy = await this.api.panels.duplicate({ id });
+      this.creatingPanels++;
+      const copy = await this.api.panels.duplicate({ id }).finally(() => this.creatingPanels--);
       this.serverOrder = insertPanel({ order: this.serverOrder }, copy.id, id).order as Id[];
       this.set({ panels: { ...this.current.panels, [copy.id]: copy } });
       this.commitBoard(insertPanel(this.current.board.present, copy.id, id), 'Duplicate panel');
@@ -597,11 +626,21 @@ export class Studio {
         }
         for (const id of plan.restore) {
           const panel = await this.api.panels.restore({ id });
-          this.serverOrder = [...this.serverOrder, id];
           this.set({ panels: { ...this.current.panels, [id]: panel } });
         }
-        if (plan.reorder) {
-          const story = await this.api.panels.reorder({ storyId, panelIds: plan.reorder });
+        // a restored panel is back where it was: read the order rather than guess it
+        if (plan.restore.length > 0) await this.adoptNewPanels(storyId);
+        let reorder = reconcileOrder(this.serverOrder, this.current.board.present.order).reorder;
+        if (reorder) {
+          let story: Story;
+          try {
+            story = await this.api.panels.reorder({ storyId, panelIds: reorder });
+          } catch (error) {
+            // refused when another window added a panel meanwhile: take it in, then try once more
+            if (!(await this.adoptNewPanels(storyId))) throw error;
+            reorder = this.current.board.present.order as Id[];
+            story = await this.api.panels.reorder({ storyId, panelIds: reorder });
+          }
           this.serverOrder = [...story.panelIds];
           this.set({ stories: this.current.stories.map((s) => (s.id === story.id ? story : s)) });
         }
@@ -610,6 +649,31 @@ export class Studio {
         this.set({ boardError: errorMessage(error) });
       }
     });
+  }
+
+  /**
+   * Reads the story's panel order from the server: panels added elsewhere (another window, a script)
+   * join every board state at the end, so no undo deletes them. Runs on the board chain; skipped while
+   * this window is creating a panel (its own addition lands with an undo step). Returns whether any
+   * panel was added.
+   */
+  private async adoptNewPanels(storyId: Id): Promise<boolean> {
+    if (this.creatingPanels > 0 || this.current.storyId !== storyId) return false;
+    const story = await this.api.stories.get({ id: storyId });
+    const board = this.current.board;
+    const known = new Set([...board.past, ...board.future].flatMap((e) => e.state.order));
+    for (const id of board.present.order) known.add(id);
+    // the server's order for the panels this window knows (restored ones back at their places)
+    this.serverOrder = story.panelIds.filter((id) => known.has(id));
+    const added = story.panelIds.filter((id) => !known.has(id));
+    if (added.length === 0 || this.current.storyId !== storyId) return false;
+    const panels = await Promise.all(added.map((id) => this.api.panels.get({ id })));
+    this.serverOrder = [...this.serverOrder, ...added];
+    this.set({
+      panels: { ...this.current.panels, ...Object.fromEntries(panels.map((p) => [p.id, p])) },
+      board: mapHistory(this.current.board, (state) => added.reduce((s, id) => insertPanel(s, id), state)),
+    });
+    return true;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1434,17 +1498,39 @@ export class Studio {
   // -------------------------------------------------------------------------------------------
   // Library
 
-  private async refreshSubjects(): Promise<void> {
+  /**
+   * Counts changes of the subject and cast lists, so a refresh (after a `data.changed` event) whose
+   * answer was sent before a change made here since (a box ticked at once) does not undo it; that
+   * change's own event brings the next refresh.
+   */
+  private readonly libraryEdits = { subjects: 0, casts: 0 };
+  /** True while a refresh's answer is applied (it is not a change made here). */
+  private applyingRefresh = false;
+
+  private applyRefresh(patch: Pick<Partial<StudioState>, 'subjects' | 'casts'>): void {
+    this.applyingRefresh = true;
     try {
-      this.set({ subjects: await this.api.subjects.list() });
+      this.set(patch);
+    } finally {
+      this.applyingRefresh = false;
+    }
+  }
+
+  private async refreshSubjects(): Promise<void> {
+    const before = this.libraryEdits.subjects;
+    try {
+      const subjects = await this.api.subjects.list();
+      if (this.libraryEdits.subjects === before) this.applyRefresh({ subjects });
     } catch {
       // a missed refresh only delays a list update from another window
     }
   }
 
   private async refreshCasts(): Promise<void> {
+    const before = this.libraryEdits.casts;
     try {
-      this.set({ casts: await this.api.casts.list() });
+      const casts = await this.api.casts.list();
+      if (this.libraryEdits.casts === before) this.applyRefresh({ casts });
     } catch {
       // as above
     }

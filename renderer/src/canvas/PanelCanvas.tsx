@@ -256,6 +256,7 @@ export function PanelCanvas({ doc, imageUrl }: { doc: PanelDocument; imageUrl: s
       ref={hostRef}
       data-testid="panel-canvas"
       data-zoom={viewport.zoom.toFixed(4)}
+      data-image={imageUrl ?? ''}
       data-pan={`${viewport.panX.toFixed(2)},${viewport.panY.toFixed(2)}`}
     />
   );

@@ -5,6 +5,7 @@ import {
   commit,
   createHistory,
   HISTORY_LIMIT,
+  mapHistory,
   redo,
   replacePresent,
   undo,
@@ -62,6 +63,20 @@ describe('history', () => {
     h = replacePresent(h, 'b2');
     h = commit(h, 'c', { label: 'C', mergeKey: 'k', now: 1 });
     expect(h.past.map((e) => e.state)).toEqual(['a', 'b2']);
+  });
+
+  it('mapHistory changes every state, keeps the labels and records no step', () => {
+    let h = commit(createHistory('a'), 'b', { label: 'B', now: 0 });
+    h = commit(h, 'c', { label: 'C', now: 10_000 });
+    h = undo(h);
+    const m = mapHistory(h, (s) => s + '+');
+    expect([m.past.map((e) => e.state), m.present, m.future.map((e) => e.state)]).toEqual([
+      ['a+'],
+      'b+',
+      ['c+'],
+    ]);
+    expect(undoLabel(m)).toBe('B');
+    expect(redo(m).present).toBe('c+');
   });
 
   it('keeps at most HISTORY_LIMIT steps', () => {

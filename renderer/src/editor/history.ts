@@ -70,6 +70,20 @@ export function replacePresent<T>(history: History<T>, present: T): History<T> {
   return { ...history, present, lastMerge: undefined };
 }
 
+/**
+ * Applies `f` to every state, past, present and future, without an undo step: for facts that hold in
+ * every state (a panel another window added must not be deleted by undoing to a state without it).
+ */
+export function mapHistory<T>(history: History<T>, f: (state: T) => T): History<T> {
+  const entry = (e: HistoryEntry<T>): HistoryEntry<T> => ({ ...e, state: f(e.state) });
+  return {
+    ...history,
+    past: history.past.map(entry),
+    present: f(history.present),
+    future: history.future.map(entry),
+  };
+}
+
 export function canUndo(history: History<unknown>): boolean {
   return history.past.length > 0;
 }

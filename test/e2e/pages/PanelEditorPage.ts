@@ -229,23 +229,37 @@ export class PanelEditorPage {
       .waitFor();
   }
 
-  /** Starts recording every progress text the render bar shows (checked with {@link progressSeen}). */
+  /**
+   * Starts recording every progress text the render bar shows and every picture the canvas shows
+   * (checked with {@link progressSeen} and {@link imagesSeen}).
+   */
   async recordProgress(): Promise<void> {
     // runs in the page: a MutationObserver sees every text React commits, however short-lived (a string
     // because the Node test program has no DOM types; evaluate() is not subject to the page's CSP)
     await this.page.evaluate(`(() => {
       const seen = [];
+      const images = [];
       window.__progress = seen;
+      window.__images = images;
       const record = () => {
         const text = document.querySelector('[data-testid="progress-text"]')?.textContent;
         if (text && seen[seen.length - 1] !== text) seen.push(text);
+        const image = document.querySelector('[data-testid="panel-canvas"]')?.getAttribute('data-image');
+        if (image && images[images.length - 1] !== image) images.push(image);
       };
-      new MutationObserver(record).observe(document.body, { subtree: true, childList: true, characterData: true });
+      new MutationObserver(record).observe(document.body, {
+        subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ['data-image'],
+      });
     })()`);
   }
 
   async progressSeen(): Promise<string[]> {
     return (await this.page.evaluate('window.__progress ?? []')) as string[];
+  }
+
+  /** The canvas pictures (file URLs) shown since {@link recordProgress}, in order. */
+  async imagesSeen(): Promise<string[]> {
+    return (await this.page.evaluate('window.__images ?? []')) as string[];
   }
 
   async render(): Promise<void> {

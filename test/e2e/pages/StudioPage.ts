@@ -21,6 +21,8 @@ export class StudioPage {
   readonly models: ModelsPage;
   /** Console errors and uncaught exceptions of the page (a test asserts there are none). */
   readonly errors: string[] = [];
+  /** Responses with status >= 400, with what was sent (for the message when `errors` is not empty). */
+  readonly failedRequests: string[] = [];
 
   constructor(
     readonly page: Page,
@@ -33,7 +35,16 @@ export class StudioPage {
     this.models = new ModelsPage(page);
     page.on('pageerror', (error) => this.errors.push(`page error: ${error.message}`));
     page.on('console', (message) => {
-      if (message.type() === 'error') this.errors.push(`console: ${message.text()}`);
+      if (message.type() !== 'error') return;
+      const { url } = message.location();
+      this.errors.push(`console: ${message.text()}${url ? ` (${url})` : ''}`);
+    });
+    // refused requests (some are expected: a refusal the UI shows), to tell which one an error is about
+    page.on('response', (response) => {
+      if (response.status() < 400) return;
+      const request = response.request();
+      const body = request.postData()?.slice(0, 400) ?? '';
+      this.failedRequests.push(`${response.status()} ${request.method()} ${response.url()} ${body}`.trim());
     });
   }
 
