@@ -580,11 +580,102 @@ export class StoriesRepository {
 }
 
 /**
- * Panels in reading order. Live panels of a story have positions 0..n-1; a deleted panel keeps the
- * position it had, so that restoring puts it back there.
+ * Rows a story keeps in reading order (panels, pages). Live rows of a story have positions 0..n-1; a
+ * deleted row keeps the position it had, so that restoring puts it back there.
  */
-export class PanelsRepository {
-  constructor(private readonly db: Database.Database) {}
+abstract class ReadingOrderRepository<
+  Row extends { storyId: string; position: number; deletedAt: string | null },
+> {
+  constructor(
+    protected readonly db: Database.Database,
+    private readonly table: 'panels' | 'pages',
+    private readonly noun: 'panel' | 'page',
+  ) {}
+
+  /** A row, deleted ones included (check `deletedAt`). */
+  abstract get(id: string): Row | undefined;
+
+  /** The story's live rows' ids in reading order. */
+  ids(storyId: string): string[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT id FROM ${this.table} WHERE story_id = ? AND deleted_at IS NULL ORDER BY position, rowid`,
+        )
+        .all(storyId) as { id: string }[]
+    ).map((r) => r.id);
+  }
+
+  /** Soft-deletes a row and closes the gap in the order. */
+  softDelete(id: string): boolean {
+    return this.db.transaction(() => {
+      const row = this.get(id);
+      if (!row || row.deletedAt !== null) return false;
+      this.db.prepare(`UPDATE ${this.table} SET deleted_at = ? WHERE id = ?`).run(now(), id);
+      this.shift(row.storyId, row.position + 1, -1);
+      return true;
+    })();
+  }
+
+  /** Restores a deleted row at the position it had (or the end, if the story got shorter). */
+  restore(id: string): boolean {
+    return this.db.transaction(() => {
+      const row = this.get(id);
+      if (!row || row.deletedAt === null) return false;
+      const index = Math.min(row.position, this.ids(row.storyId).length);
+      this.shift(row.storyId, index, 1);
+      this.db
+        .prepare(`UPDATE ${this.table} SET deleted_at = NULL, position = ?, updated_at = ? WHERE id = ?`)
+        .run(index, now(), id);
+      return true;
+    })();
+  }
+
+  /**
+   * Sets the reading order. `ids` must be exactly the story's live rows.
+   *
+   * @throws Error naming the unknown, missing or repeated row ("panel 1f… is listed twice").
+   */
+  reorder(storyId: string, ids: readonly string[]): void {
+    const noun = this.noun;
+    this.db.transaction(() => {
+      const current = new Set(this.ids(storyId));
+      const seen = new Set<string>();
+      for (const id of ids) {
+        if (!current.has(id)) throw new Error(`${noun} ${id} is not a ${noun} of this story`);
+        if (seen.has(id)) throw new Error(`${noun} ${id} is listed twice`);
+        seen.add(id);
+      }
+      for (const id of current)
+        if (!seen.has(id)) throw new Error(`${noun} ${id} is missing from the new order`);
+      const set = this.db.prepare(`UPDATE ${this.table} SET position = ? WHERE id = ?`);
+      ids.forEach((id, i) => set.run(i, id));
+    })();
+  }
+
+  /** Makes room at `index` (default: the end; clamped to the story) and returns it. In a transaction. */
+  protected openSlot(storyId: string, index: number | undefined): number {
+    const count = this.ids(storyId).length;
+    const at = Math.max(0, Math.min(index ?? count, count));
+    this.shift(storyId, at, 1);
+    return at;
+  }
+
+  /** Adds `delta` to the positions of live rows at or after `from`. */
+  private shift(storyId: string, from: number, delta: number): void {
+    this.db
+      .prepare(
+        `UPDATE ${this.table} SET position = position + ? WHERE story_id = ? AND deleted_at IS NULL AND position >= ?`,
+      )
+      .run(delta, storyId, from);
+  }
+}
+
+/** Panels in reading order (see {@link ReadingOrderRepository}). */
+export class PanelsRepository extends ReadingOrderRepository<PanelRow> {
+  constructor(db: Database.Database) {
+    super(db, 'panels', 'panel');
+  }
 
   /** The story's live panels in reading order. */
   list(storyId: string): PanelRow[] {
@@ -593,14 +684,6 @@ export class PanelsRepository {
         .prepare('SELECT * FROM panels WHERE story_id = ? AND deleted_at IS NULL ORDER BY position, rowid')
         .all(storyId) as DbPanel[]
     ).map(panelRow);
-  }
-
-  ids(storyId: string): string[] {
-    return (
-      this.db
-        .prepare('SELECT id FROM panels WHERE story_id = ? AND deleted_at IS NULL ORDER BY position, rowid')
-        .all(storyId) as { id: string }[]
-    ).map((r) => r.id);
   }
 
   get(id: string): PanelRow | undefined {
@@ -613,9 +696,7 @@ export class PanelsRepository {
     const id = randomUUID();
     const at = now();
     this.db.transaction(() => {
-      const count = this.ids(input.storyId).length;
-      const index = Math.max(0, Math.min(input.index ?? count, count));
-      this.shift(input.storyId, index, 1);
+      const index = this.openSlot(input.storyId, input.index);
       this.db
         .prepare(
           `INSERT INTO panels (id, story_id, position, title, request, created_at, updated_at)
@@ -634,69 +715,16 @@ export class PanelsRepository {
       .run(patch.title ?? current.title, JSON.stringify(patch.request ?? current.request), now(), id);
     return this.get(id);
   }
-
-  /** Soft-deletes a panel and closes the gap in the order. */
-  softDelete(id: string): boolean {
-    return this.db.transaction(() => {
-      const panel = this.get(id);
-      if (!panel || panel.deletedAt !== null) return false;
-      this.db.prepare('UPDATE panels SET deleted_at = ? WHERE id = ?').run(now(), id);
-      this.shift(panel.storyId, panel.position + 1, -1);
-      return true;
-    })();
-  }
-
-  /** Restores a deleted panel at the position it had (or the end, if the story got shorter). */
-  restore(id: string): boolean {
-    return this.db.transaction(() => {
-      const panel = this.get(id);
-      if (!panel || panel.deletedAt === null) return false;
-      const index = Math.min(panel.position, this.ids(panel.storyId).length);
-      this.shift(panel.storyId, index, 1);
-      this.db
-        .prepare('UPDATE panels SET deleted_at = NULL, position = ?, updated_at = ? WHERE id = ?')
-        .run(index, now(), id);
-      return true;
-    })();
-  }
-
-  /**
-   * Sets the reading order. `ids` must be exactly the story's live panels.
-   *
-   * @throws Error naming the unknown, missing or repeated panel.
-   */
-  reorder(storyId: string, ids: readonly string[]): void {
-    this.db.transaction(() => {
-      const current = new Set(this.ids(storyId));
-      const seen = new Set<string>();
-      for (const id of ids) {
-        if (!current.has(id)) throw new Error(`panel ${id} is not a panel of this story`);
-        if (seen.has(id)) throw new Error(`panel ${id} is listed twice`);
-        seen.add(id);
-      }
-      for (const id of current)
-        if (!seen.has(id)) throw new Error(`panel ${id} is missing from the new order`);
-      const set = this.db.prepare('UPDATE panels SET position = ? WHERE id = ?');
-      ids.forEach((id, i) => set.run(i, id));
-    })();
-  }
-
-  /** Adds `delta` to the positions of live panels at or after `from`. */
-  private shift(storyId: string, from: number, delta: number): void {
-    this.db
-      .prepare(
-        'UPDATE panels SET position = position + ? WHERE story_id = ? AND deleted_at IS NULL AND position >= ?',
-      )
-      .run(delta, storyId, from);
-  }
 }
 
 /**
  * Pages in reading order, like panels: live pages of a story have positions 0..n-1; a deleted page
  * keeps the position it had. Slots and lettering are replaced as a whole on every update.
  */
-export class PagesRepository {
-  constructor(private readonly db: Database.Database) {}
+export class PagesRepository extends ReadingOrderRepository<PageRow> {
+  constructor(db: Database.Database) {
+    super(db, 'pages', 'page');
+  }
 
   /** The story's live pages in reading order. */
   list(storyId: string): PageRow[] {
@@ -705,14 +733,6 @@ export class PagesRepository {
         .prepare('SELECT * FROM pages WHERE story_id = ? AND deleted_at IS NULL ORDER BY position, rowid')
         .all(storyId) as DbPage[]
     ).map((r) => this.withContent(r));
-  }
-
-  ids(storyId: string): string[] {
-    return (
-      this.db
-        .prepare('SELECT id FROM pages WHERE story_id = ? AND deleted_at IS NULL ORDER BY position, rowid')
-        .all(storyId) as { id: string }[]
-    ).map((r) => r.id);
   }
 
   /** A page, deleted ones included (check `deletedAt`). */
@@ -726,9 +746,7 @@ export class PagesRepository {
     const id = randomUUID();
     const at = now();
     this.db.transaction(() => {
-      const count = this.ids(input.storyId).length;
-      const index = Math.max(0, Math.min(input.index ?? count, count));
-      this.shift(input.storyId, index, 1);
+      const index = this.openSlot(input.storyId, input.index);
       const s = input.content.settings;
       this.db
         .prepare(
@@ -757,60 +775,6 @@ export class PagesRepository {
       this.writeContent(id, content);
     })();
     return this.get(id);
-  }
-
-  /** Soft-deletes a page and closes the gap in the order. */
-  softDelete(id: string): boolean {
-    return this.db.transaction(() => {
-      const page = this.get(id);
-      if (!page || page.deletedAt !== null) return false;
-      this.db.prepare('UPDATE pages SET deleted_at = ? WHERE id = ?').run(now(), id);
-      this.shift(page.storyId, page.position + 1, -1);
-      return true;
-    })();
-  }
-
-  /** Restores a deleted page at the position it had (or the end, if the story got shorter). */
-  restore(id: string): boolean {
-    return this.db.transaction(() => {
-      const page = this.get(id);
-      if (!page || page.deletedAt === null) return false;
-      const index = Math.min(page.position, this.ids(page.storyId).length);
-      this.shift(page.storyId, index, 1);
-      this.db
-        .prepare('UPDATE pages SET deleted_at = NULL, position = ?, updated_at = ? WHERE id = ?')
-        .run(index, now(), id);
-      return true;
-    })();
-  }
-
-  /**
-   * Sets the reading order. `ids` must be exactly the story's live pages.
-   *
-   * @throws Error naming the unknown, missing or repeated page.
-   */
-  reorder(storyId: string, ids: readonly string[]): void {
-    this.db.transaction(() => {
-      const current = new Set(this.ids(storyId));
-      const seen = new Set<string>();
-      for (const id of ids) {
-        if (!current.has(id)) throw new Error(`page ${id} is not a page of this story`);
-        if (seen.has(id)) throw new Error(`page ${id} is listed twice`);
-        seen.add(id);
-      }
-      for (const id of current)
-        if (!seen.has(id)) throw new Error(`page ${id} is missing from the new order`);
-      const set = this.db.prepare('UPDATE pages SET position = ? WHERE id = ?');
-      ids.forEach((id, i) => set.run(i, id));
-    })();
-  }
-
-  private shift(storyId: string, from: number, delta: number): void {
-    this.db
-      .prepare(
-        'UPDATE pages SET position = position + ? WHERE story_id = ? AND deleted_at IS NULL AND position >= ?',
-      )
-      .run(delta, storyId, from);
   }
 
   private writeContent(id: string, content: PageContent): void {
