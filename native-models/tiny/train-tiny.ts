@@ -128,6 +128,40 @@ type Stage = (o: {
   regional?: number;
 }) => Promise<void>;
 
+/** One line of stage output on stdout. */
+function log(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+/**
+ * An `onProgress` for a training loop: says where the run starts (a resumed one mid-way), then every
+ * 25th step and the last one, the loss, any `extra` figures, the learning rate and the time per step
+ * since the previous line.
+ */
+function progressLog<P extends { step: number; totalSteps: number; loss: number; lr: number }>(
+  stage: string,
+  write: (line: string) => void,
+  extra?: (p: P) => string,
+): (p: P) => void {
+  let last: { step: number; at: number } | null = null;
+  return (p) => {
+    const now = performance.now();
+    if (!last) {
+      write(`${stage}: starting at step ${p.step - 1}`);
+      last = { step: p.step, at: now };
+      if (p.step !== p.totalSteps) return;
+    }
+    if (p.step % 25 !== 0 && p.step !== p.totalSteps) return;
+    const steps = p.step - last.step;
+    const pace = steps > 0 ? ` ${((now - last.at) / steps).toFixed(0)} ms/step` : '';
+    const figures = extra ? ` ${extra(p)}` : '';
+    write(
+      `${stage} step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)}${figures} lr ${p.lr.toExponential(2)}${pace}`,
+    );
+    last = { step: p.step, at: now };
+  };
+}
+
 const STAGES: Record<string, Stage> = {
   /** A CLIP-format BPE tokenizer learned from 20,000 world captions, plus the rare identifier tokens. */
   async tokenizer(o) {
@@ -164,7 +198,6 @@ const STAGES: Record<string, Stage> = {
   async vae(o) {
     const steps = o.steps ?? 3000;
     const started = performance.now();
-    let last = started;
     const result = await trainVae({
       images: worldImages,
       steps,
@@ -173,15 +206,7 @@ const STAGES: Record<string, Stage> = {
       checkpointDir: join(o.work, 'vae'),
       checkpointEvery: 100,
       resume: o.resume,
-      onProgress: (p) => {
-        const now = performance.now();
-        if (p.step % 25 === 0 || p.step === p.totalSteps) {
-          process.stdout.write(
-            `vae step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ${((now - last) / 25).toFixed(0)} ms/step\n`,
-          );
-          last = now;
-        }
-      },
+      onProgress: progressLog('vae', log),
     });
     const models = vaeInferenceModels(result.parameters);
     const { psnr, latentStd } = await evaluateVae(models, worldImages, { count: 64, size: 128 });
@@ -210,7 +235,6 @@ const STAGES: Record<string, Stage> = {
     ) as { scaling_factor: number };
     const before = await evaluateVae({ encoder, decoder: current }, worldImages, { count: 64, size: 128 });
     process.stdout.write(`vae-decoder: the folder's decoder reconstructs at ${before.psnr.toFixed(2)} dB\n`);
-    let last = started;
     const result = await trainVaeDecoder({
       encoder,
       initialWeights: await readOnnxWeights(decoderPath),
@@ -221,15 +245,7 @@ const STAGES: Record<string, Stage> = {
       checkpointDir: join(o.work, 'vae-decoder'),
       checkpointEvery: 100,
       resume: o.resume,
-      onProgress: (p) => {
-        const now = performance.now();
-        if (p.step % 25 === 0 || p.step === p.totalSteps) {
-          process.stdout.write(
-            `vae-decoder step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ${((now - last) / 25).toFixed(0)} ms/step\n`,
-          );
-          last = now;
-        }
-      },
+      onProgress: progressLog('vae-decoder', log),
     });
     const decoder = vaeDecoderModel(result.parameters, TINY_VAE_GROWN);
     const after = await evaluateVae({ encoder, decoder }, worldImages, { count: 64, size: 128 });
@@ -257,8 +273,6 @@ const STAGES: Record<string, Stage> = {
     const started = performance.now();
     const tokenizer = await CLIPTokenizer.fromFolder(join(o.out, 'tokenizer'));
     const a = tinyClipArchitecture(tokenizer.vocabSize);
-    let last = started;
-    let first = true;
     const result = await trainClip({
       architecture: a,
       tokenizer,
@@ -268,20 +282,7 @@ const STAGES: Record<string, Stage> = {
       checkpointDir: join(o.work, 'clip'),
       checkpointEvery: 100,
       resume: o.resume,
-      onProgress: (p) => {
-        const now = performance.now();
-        if (first) {
-          process.stdout.write(`clip: starting at step ${p.step - 1}\n`);
-          first = false;
-          last = now;
-        }
-        if (p.step % 25 === 0 || p.step === p.totalSteps) {
-          process.stdout.write(
-            `clip step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} scale ${p.logitScale.toFixed(2)} lr ${p.lr.toExponential(2)} ${((now - last) / 25).toFixed(0)} ms/step\n`,
-          );
-          last = now;
-        }
-      },
+      onProgress: progressLog('clip', log, (p) => `scale ${p.logitScale.toFixed(2)}`),
     });
     const trained = performance.now();
     const counts = clipParameterCounts(result.parameters);
@@ -326,9 +327,6 @@ const STAGES: Record<string, Stage> = {
 STAGES.unet = async (o) => {
   const steps = o.steps ?? 6000;
   const started = performance.now();
-  let last = started;
-  let first = true;
-  const log = (line: string) => process.stdout.write(line + '\n');
   const result = await trainUnet({
     modelDir: o.out,
     steps,
@@ -338,20 +336,7 @@ STAGES.unet = async (o) => {
     resume: o.resume,
     ...(o.regional !== undefined ? { regionalShare: o.regional } : {}),
     log,
-    onProgress: (p) => {
-      const now = performance.now();
-      if (first) {
-        log(`unet: starting at step ${p.step - 1}`);
-        first = false;
-        last = now;
-      }
-      if (p.step % 25 === 0 || p.step === p.totalSteps) {
-        log(
-          `unet step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ${((now - last) / 25).toFixed(0)} ms/step`,
-        );
-        last = now;
-      }
-    },
+    onProgress: progressLog('unet', log),
   });
   await writeUnet(o.out, unetInferenceModel(result.ema, { architecture: TINY_UNET }));
   await writeModelIndex(o.out);
@@ -369,8 +354,6 @@ STAGES.unet = async (o) => {
 STAGES.controlnet = async (o) => {
   const steps = o.steps ?? 1500;
   const started = performance.now();
-  let last = started;
-  const log = (line: string) => process.stdout.write(line + '\n');
   const unetWeights = unetWeightsOnly(await readOnnxWeights(join(o.out, 'unet', 'model.onnx')));
   const result = await trainControlNet({
     modelDir: o.out,
@@ -381,15 +364,7 @@ STAGES.controlnet = async (o) => {
     checkpointEvery: 50,
     resume: o.resume,
     log,
-    onProgress: (p) => {
-      const now = performance.now();
-      if (p.step % 25 === 0 || p.step === p.totalSteps) {
-        log(
-          `controlnet step ${p.step}/${p.totalSteps} loss ${p.loss.toFixed(4)} lr ${p.lr.toExponential(2)} ${((now - last) / 25).toFixed(0)} ms/step`,
-        );
-        last = now;
-      }
-    },
+    onProgress: progressLog('controlnet', log),
   });
   await writeControlNet(o.out, controlNetInferenceModel(result.parameters), unetWeights);
   await writeModelIndex(o.out);
@@ -401,7 +376,6 @@ STAGES.controlnet = async (o) => {
 
 /** The class-segmentation U-Net: the judge of the figures below, and the base of a cast's SAL model. */
 STAGES.segmentation = async (o) => {
-  const log = (line: string) => process.stdout.write(line + '\n');
   await mergeMetrics(o.out, await runSegmentationStage({ ...o, log }));
 };
 
@@ -410,7 +384,6 @@ STAGES.segmentation = async (o) => {
  * and the sample grid to docs/tiny-model-samples.png. `--steps` here is the sampling step count.
  */
 STAGES.evaluate = async (o) => {
-  const log = (line: string) => process.stdout.write(line + '\n');
   const sd = await StableDiffusion.load(o.out, new Runtime());
   const settings = {
     steps: o.steps ?? REQUEST_DEFAULTS.steps,
