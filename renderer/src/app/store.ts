@@ -1631,7 +1631,7 @@ export class Studio {
           images: await Promise.all(images.map(fileUpload)),
         });
         this.replaceSubject(result.subject);
-        for (const r of result.rejected) notes.push(`${r.name ?? `File ${r.index + 1}`}: ${r.reason}`);
+        for (const r of result.rejected) notes.push(refusal(r.name ?? `File ${r.index + 1}`, r.reason));
         if (result.duplicates.length > 0) {
           const n = result.duplicates.length;
           notes.push(`${n} ${n === 1 ? 'image was' : 'images were'} already there`);
@@ -1720,6 +1720,12 @@ export class Studio {
       this.set({ casts: this.current.casts.map((c) => (c.id === castId ? cast : c)) });
     }
   }
+}
+
+/** A refused file's reason with its name said once ("cut.png is not a readable image ..."). */
+export function refusal(name: string, reason: string): string {
+  if (reason.startsWith(name)) return reason;
+  return reason.startsWith('is ') ? `${name} ${reason}` : `${name}: ${reason}`;
 }
 
 /** A fresh id for editor-local records (regions). */
