@@ -88,6 +88,7 @@ function definedOnly<T extends object>(value: T): Partial<T> {
 export function editingIssues(request: StoredPanelRequest): ApiIssue[] {
   const issues: ApiIssue[] = [];
   const seen = new Map<string, number>();
+  const people = request.pose?.people.length ?? 0;
   request.regions.forEach((r, i) => {
     const first = seen.get(r.color);
     if (first !== undefined) {
@@ -96,11 +97,11 @@ export function editingIssues(request: StoredPanelRequest): ApiIssue[] {
         message: `${r.color} is already used by regions[${first}]`,
       });
     } else seen.set(r.color, i);
-    if (r.person != null && r.person >= (request.pose?.people.length ?? 0)) {
-      const people = request.pose?.people.length ?? 0;
+    if (r.person != null && r.person >= people) {
+      const has = people === 0 ? 'no skeletons' : `${people} skeleton${people === 1 ? '' : 's'}`;
       issues.push({
         path: `request.regions[${i}].person`,
-        message: `links skeleton ${r.person + 1} but the panel has ${people === 0 ? 'no skeletons' : people === 1 ? '1 skeleton' : `${people} skeletons`}`,
+        message: `links skeleton ${r.person + 1} but the panel has ${has}`,
       });
     }
     if (r.color === request.backgroundColor) {

@@ -1723,7 +1723,7 @@ export class Studio {
 }
 
 /** A refused file's reason with its name said once ("cut.png is not a readable image ..."). */
-export function refusal(name: string, reason: string): string {
+function refusal(name: string, reason: string): string {
   if (reason.startsWith(name)) return reason;
   return reason.startsWith('is ') ? `${name} ${reason}` : `${name}: ${reason}`;
 }

@@ -332,21 +332,16 @@ export function pointerUp(state: ToolState, ctx: ToolContext, p: Point): ToolOut
       const last = pointerMove(state, ctx, p).state;
       const pose = last.tool === 'pose' && last.phase !== 'idle' ? last.pose : state.pose;
       if (pose === ctx.doc.pose || posesEqual(pose, ctx.doc.pose)) return { state: idle };
-      const commit = { doc: setPose(ctx.doc, pose), label: 'Move skeleton' };
+      const doc = setPose(ctx.doc, pose);
       if (state.phase === 'dragging-joint') {
-        return {
-          state: idle,
-          commit: { ...commit, label: `Move ${jointLabel(state.keypoint)}` },
-          cursor: 'grab',
-        };
+        return { state: idle, commit: { doc, label: `Move ${jointLabel(state.keypoint)}` }, cursor: 'grab' };
       }
-      const moved: Moved = {
-        kind: 'skeleton',
-        person: state.person,
-        dx: p.x - state.start.x,
-        dy: p.y - state.start.y,
+      return {
+        state: idle,
+        commit: { doc, label: 'Move skeleton' },
+        moved: { kind: 'skeleton', person: state.person, dx: p.x - state.start.x, dy: p.y - state.start.y },
+        cursor: 'grab',
       };
-      return { state: idle, commit, moved, cursor: 'grab' };
     }
   }
 }

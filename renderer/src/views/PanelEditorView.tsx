@@ -481,7 +481,7 @@ function PromptSection({
 }
 
 // ---------------------------------------------------------------------------------------------
-// Right: skeletons
+// Over the canvas: the fix for unclaimed paint, the offer after a linked move
 
 /** The fix for paint no region claims: a free region of that color (then give it a prompt). */
 function ClaimColorButton({ color }: { color: string }) {
@@ -527,6 +527,9 @@ function LinkedMoveOffer({ doc }: { doc: PanelDocument }) {
     </div>
   );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Right: skeletons
 
 function SkeletonSection({ doc, issues }: { doc: PanelDocument; issues: EditorIssue[] }) {
   const [state, studio] = useStudio();
@@ -628,15 +631,11 @@ function SkeletonSection({ doc, issues }: { doc: PanelDocument; issues: EditorIs
               onChange={(e) => {
                 const regionId = e.target.value;
                 const current = regionOfPerson(doc, selected);
-                studio.edit(
-                  (d) =>
-                    regionId === ''
-                      ? current
-                        ? linkSkeleton(d, current.id, null)
-                        : d
-                      : linkSkeleton(d, regionId, selected),
-                  regionId === '' ? 'Unlink skeleton' : 'Link skeleton to region',
-                );
+                if (regionId !== '') {
+                  studio.edit((d) => linkSkeleton(d, regionId, selected), 'Link skeleton to region');
+                } else if (current) {
+                  studio.edit((d) => linkSkeleton(d, current.id, null), 'Unlink skeleton');
+                }
               }}
             >
               <option value="">none</option>
