@@ -147,7 +147,9 @@ export async function trainControlNet(o: ControlNetTrainingOptions): Promise<{
   const trainer = await Trainer.create(
     {
       model: step,
-      data: new LatentBatches(batch, data, textEncoder, tokenizer),
+      data: new LatentBatches(batch, data, textEncoder, tokenizer, {
+        ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
+      }),
       optimizer: new AdamW({ lr, weightDecay: 0 }),
       learningRate: cosineWithWarmup({
         lr,

@@ -2,7 +2,8 @@
  * `npm run train:tiny -- --stage <name> [--resume] [--steps N] [--batch N] [--out DIR] [--work DIR]`
  * (evaluate also takes `--guidance X` and `--sweep`, a quick run that writes nothing; clip takes
  * `--text-encoder` to replace text_encoder/ even under a trained UNet; unet takes `--regional X`,
- * the share of regional samples):
+ * the share of regional samples; unet and controlnet take `--caption-dropout X`, the share of
+ * samples trained on the empty prompt, default 0.1):
  * the recipes of the embedded tiny models, one stage at a time, with checkpoints in the work
  * folder so a stage can run in the background and continue in a later session.
  *
@@ -126,6 +127,8 @@ type Stage = (o: {
   textEncoder?: boolean;
   /** unet: share of regional samples (MSP segments with their own prompts; default 0). */
   regional?: number;
+  /** unet, controlnet: share of samples trained on the empty prompt (default 0.1). */
+  captionDropout?: number;
 }) => Promise<void>;
 
 /** One line of stage output on stdout. */
@@ -335,6 +338,7 @@ STAGES.unet = async (o) => {
     checkpointEvery: 100,
     resume: o.resume,
     ...(o.regional !== undefined ? { regionalShare: o.regional } : {}),
+    ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
     log,
     onProgress: progressLog('unet', log),
   });
@@ -363,6 +367,7 @@ STAGES.controlnet = async (o) => {
     checkpointDir: join(o.work, 'controlnet'),
     checkpointEvery: 50,
     resume: o.resume,
+    ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
     log,
     onProgress: progressLog('controlnet', log),
   });
@@ -437,6 +442,7 @@ async function main(): Promise<number> {
       sweep: { type: 'boolean' },
       'text-encoder': { type: 'boolean' },
       regional: { type: 'string' },
+      'caption-dropout': { type: 'string' },
     },
   });
   const stage = values.stage;
@@ -456,6 +462,7 @@ async function main(): Promise<number> {
     sweep: values.sweep === true,
     textEncoder: values['text-encoder'] === true,
     ...(values.regional ? { regional: Number(values.regional) } : {}),
+    ...(values['caption-dropout'] ? { captionDropout: Number(values['caption-dropout']) } : {}),
     out,
     work,
   });

@@ -88,7 +88,9 @@ describe('tiny UNet stage', () => {
     const textEncoder = await ort.InferenceSession.create(join(MODEL, 'text_encoder', 'model.onnx'));
     const plane = LATENT_SIDE * LATENT_SIDE;
     try {
-      const batches = new LatentBatches(6, data, textEncoder, tokenizer, { data: regions, share: 1 });
+      const batches = new LatentBatches(6, data, textEncoder, tokenizer, {
+        regional: { data: regions, share: 1 },
+      });
       const feeds = await batches.next(new Rng(5));
       expect(feeds.loss_weight.dims).toEqual([6, 1, LATENT_SIDE, LATENT_SIDE]);
       const weights = feeds.loss_weight.data as Float32Array;
@@ -112,10 +114,35 @@ describe('tiny UNet stage', () => {
       expect(
         () =>
           new LatentBatches(2, data, textEncoder, tokenizer, {
-            data: { ...regions, segments: regions.segments.subarray(1) },
-            share: 1,
+            regional: { data: { ...regions, segments: regions.segments.subarray(1) }, share: 1 },
           }),
       ).toThrow(/the regional dataset has 4 scenes, the latent dataset 5/);
+    } finally {
+      await textEncoder.release();
+    }
+  });
+
+  it('replaces the caption by the empty prompt at the requested share', async () => {
+    const data = await latentDataset({ modelDir: MODEL, count: 5, seed: 11 });
+    const tokenizer = await CLIPTokenizer.fromFolder(join(MODEL, 'tokenizer'));
+    const textEncoder = await ort.InferenceSession.create(join(MODEL, 'text_encoder', 'model.onnx'));
+    try {
+      // 1 gives every sample the empty prompt's context, 0 keeps the captions
+      const contexts = async (captionDropout: number) => {
+        const b = await new LatentBatches(4, data, textEncoder, tokenizer, { captionDropout }).next(
+          new Rng(6),
+        );
+        const h = b.encoder_hidden_states.data as Float32Array;
+        const row = h.length / 4;
+        return Array.from({ length: 4 }, (_, i) => Array.from(h.subarray(i * row, (i + 1) * row)));
+      };
+      const dropped = await contexts(1);
+      for (const r of dropped) expect(r).toEqual(dropped[0]);
+      const kept = await contexts(0);
+      expect(kept.some((r) => r.some((v, k) => v !== dropped[0][k]))).toBe(true);
+      expect(() => new LatentBatches(2, data, textEncoder, tokenizer, { captionDropout: 1.5 })).toThrow(
+        /captionDropout must be between 0 and 1, got 1.5/,
+      );
     } finally {
       await textEncoder.release();
     }

@@ -328,13 +328,28 @@ export class LatentBatches implements DataLoader {
   private readonly alphasCumprod = alphasCumprodFor(DEFAULT_SCHEDULER_CONFIG);
   private readonly emptyIds: Int32Array;
 
+  private readonly regional?: { data: RegionalDataset; share: number };
+  private readonly captionDropout: number;
+
   constructor(
     readonly batchSize: number,
     private readonly data: LatentDataset,
     private readonly textEncoder: ort.InferenceSession,
     tokenizer: CLIPTokenizer,
-    private readonly regional?: { data: RegionalDataset; share: number },
+    {
+      regional,
+      captionDropout = CAPTION_DROPOUT,
+    }: {
+      /** Share of regional samples and their segments (see the file header). */
+      regional?: { data: RegionalDataset; share: number } | undefined;
+      /** Share of samples whose caption is replaced by the empty prompt (classifier-free guidance). */
+      captionDropout?: number;
+    } = {},
   ) {
+    if (!(captionDropout >= 0 && captionDropout <= 1))
+      throw new RangeError(`captionDropout must be between 0 and 1, got ${captionDropout}`);
+    this.regional = regional;
+    this.captionDropout = captionDropout;
     if (regional && regional.data.segments.length !== data.count)
       throw new RangeError(
         `the regional dataset has ${regional.data.segments.length} scenes, the latent dataset ${data.count}`,
@@ -384,7 +399,7 @@ export class LatentBatches implements DataLoader {
       } else {
         weight.fill(w);
       }
-      const drop = rng.nextFloat() < CAPTION_DROPOUT;
+      const drop = rng.nextFloat() < this.captionDropout;
       ids.set(drop ? this.emptyIds : caption, b * L);
       if (control && cond) {
         // OpenPose RGB bytes -> CHW in [0, 1], the ControlNet conditioning convention
@@ -419,6 +434,8 @@ export interface UnetTrainingOptions {
   seed?: number;
   /** Share of regional samples (0 = the plain objective, the default); see the file header. */
   regionalShare?: number;
+  /** Share of samples trained on the empty prompt (default 0.1; the ControlNet paper uses 0.5). */
+  captionDropout?: number;
   architecture?: UnetArchitecture;
   checkpointDir?: string;
   checkpointEvery?: number;
@@ -460,7 +477,10 @@ export async function trainUnet(o: UnetTrainingOptions): Promise<{
   const trainer = await Trainer.create(
     {
       model: step,
-      data: new LatentBatches(batch, data, textEncoder, tokenizer, regional),
+      data: new LatentBatches(batch, data, textEncoder, tokenizer, {
+        regional,
+        ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
+      }),
       optimizer: new AdamW({ lr, weightDecay: 0.01 }),
       learningRate: cosineWithWarmup({
         lr,
