@@ -6,7 +6,10 @@
  *   t2i_class_acc / t2i_color_acc   single-subject captions: the prompted class is found in the
  *                                   picture, and the judge's pixels of it have the prompted colour
  *   pose_silhouette_iou             one person (or robot) with its skeleton through the ControlNet:
- *                                   IoU of the judge's person pixels with the skeleton's silhouette
+ *                                   IoU of the judge's pixels of the prompted class with the
+ *                                   skeleton's silhouette (a figure judged as another class scores 0)
+ *   pose_silhouette_iou_any_class   the same with the judge's pixels of any subject class: the pose
+ *                                   alone, whatever class the judge reads
  *   msp_segment_class_acc_n{2,3,4}  MSP on 2-4 subject layouts (a region and a class prompt per
  *                                   subject): each region's class is found inside its region
  *   baseline_segment_class_acc_n*   the single-prompt baseline (the scene caption, same seed and
@@ -140,6 +143,7 @@ export async function evaluateTinyModel(o: {
     // 2. Pose: one skeleton-drawn subject through the ControlNet
     if (sd.model.components.controlnet && o.counts.pose > 0) {
       let iouSum = 0;
+      let anyClassSum = 0;
       for (let i = 0; i < o.counts.pose; i++) {
         const seed = HELD_OUT_SEED + 100_000 + i;
         const className = SKELETON_CLASSES[i % SKELETON_CLASSES.length];
@@ -150,19 +154,19 @@ export async function evaluateTinyModel(o: {
           size,
         });
         const map = await judgeImage(judge, image);
-        const person = scene.pose.people[0];
-        const iou = silhouetteIoU(
-          subjectPixels(map, whole, className),
-          skeletonSilhouette(person, size, size),
-        );
-        iouSum += iou;
+        const silhouette = skeletonSilhouette(scene.pose.people[0], size, size);
+        iouSum += silhouetteIoU(subjectPixels(map, whole, className), silhouette);
+        anyClassSum += silhouetteIoU(subjectPixels(map, whole, null), silhouette);
         if (i < 8) {
           samples.pose.push(image);
           samples.poseControl.push(scene.openpose);
         }
       }
       figures.pose_silhouette_iou = round(iouSum / o.counts.pose);
-      log(`evaluate pose: mean silhouette IoU ${figures.pose_silhouette_iou} over ${o.counts.pose} images`);
+      figures.pose_silhouette_iou_any_class = round(anyClassSum / o.counts.pose);
+      log(
+        `evaluate pose: mean silhouette IoU ${figures.pose_silhouette_iou} (any class ${figures.pose_silhouette_iou_any_class}) over ${o.counts.pose} images`,
+      );
     }
 
     // 3. MSP against the single-prompt baseline on 2-4 subject layouts
