@@ -507,6 +507,37 @@ describe.skipIf(!hasChromium)(
       expect([pixel(stored, 5, 5), pixel(stored, 5, 120)]).toEqual(['#ff0000', '#00ff00']);
     }, 60_000);
 
+    it('follows a panel deleted elsewhere: its card and open editor go, and reordering still works', async () => {
+      const story = (await api.stories.list()).find((s) => s.title === 'The Lighthouse')!;
+      const order = async () => (await api.stories.get({ id: story.id })).panelIds;
+      const doomed = await api.panels.create({
+        storyId: story.id,
+        request: { prompt: 'a quiet beach', regions: [], width: 128, height: 128 },
+      });
+      const { storyboard, editor } = studio;
+      await studio.go('Storyboard');
+      await expect.poll(() => storyboard.order()).toContain(doomed.id);
+      await storyboard.open((await storyboard.order()).indexOf(doomed.id));
+      await editor.waitUntilOpen();
+
+      // a script deletes it while it is open here
+      await api.panels.delete({ id: doomed.id });
+      await page.getByText('The panel you had open was deleted in another window or by a script.').waitFor();
+      await expect.poll(() => storyboard.order()).toEqual(await order());
+      expect(await storyboard.order()).not.toContain(doomed.id);
+      await studio.screenshot('06c-deleted-elsewhere');
+
+      // the board and the server still agree: a reorder is accepted, and its undo brings no ghost back
+      const before = await storyboard.order();
+      await storyboard.dragCard(0, 1);
+      const moved = [before[1], before[0], ...before.slice(2)];
+      await expect.poll(() => storyboard.order()).toEqual(moved);
+      await expect.poll(order).toEqual(moved);
+      await storyboard.undo();
+      await expect.poll(order).toEqual(before);
+      expect(await storyboard.order()).toEqual(before);
+    }, 60_000);
+
     it('opens Pages on a story without pages with a hint of what goes there, and the page had no errors', async () => {
       await studio.go('Pages');
       await page.getByRole('heading', { name: 'No pages yet' }).waitFor();

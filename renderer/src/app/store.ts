@@ -215,6 +215,8 @@ export class Studio {
   private boardChain: Promise<void> = Promise.resolve();
   /** Panels this window is creating (add, duplicate): their story events are not "added elsewhere". */
   private creatingPanels = 0;
+  /** Panels this window deleted (its undo can restore them): their absence is not "deleted elsewhere". */
+  private readonly deletedHere = new Set<Id>();
   private unsubscribe: (() => void) | null = null;
   /** Resolves once the model info is known (null when it could not be loaded). */
   private modelReady: Promise<ModelInfo | null> = Promise.resolve(null);
@@ -399,11 +401,11 @@ export class Studio {
       case 'data.changed':
         if (event.entity === 'subject') void this.refreshSubjects();
         if (event.entity === 'cast') void this.refreshCasts();
-        // panels another window or a script added to the open story show up on the board
+        // panels another window or a script added to (or deleted from) the open story show on the board
         if (event.entity === 'story' && event.id === this.current.storyId) {
           const storyId = event.id;
           this.boardChain = this.boardChain.then(() =>
-            this.adoptNewPanels(storyId).then(
+            this.followServerPanels(storyId).then(
               () => undefined,
               () => undefined, // a missed refresh only delays the new card until the next one
             ),
@@ -621,23 +623,28 @@ export class Studio {
       try {
         for (const id of plan.remove) {
           await this.flushSave(id);
-          await this.api.panels.delete({ id });
+          this.deletedHere.add(id);
+          await this.api.panels.delete({ id }).catch((error: unknown) => {
+            this.deletedHere.delete(id);
+            throw error;
+          });
           this.serverOrder = this.serverOrder.filter((p) => p !== id);
         }
         for (const id of plan.restore) {
           const panel = await this.api.panels.restore({ id });
+          this.deletedHere.delete(id);
           this.set({ panels: { ...this.current.panels, [id]: panel } });
         }
         // a restored panel is back where it was: read the order rather than guess it
-        if (plan.restore.length > 0) await this.adoptNewPanels(storyId);
+        if (plan.restore.length > 0) await this.followServerPanels(storyId);
         let reorder = reconcileOrder(this.serverOrder, this.current.board.present.order).reorder;
         if (reorder) {
           let story: Story;
           try {
             story = await this.api.panels.reorder({ storyId, panelIds: reorder });
           } catch (error) {
-            // refused when another window added a panel meanwhile: take it in, then try once more
-            if (!(await this.adoptNewPanels(storyId))) throw error;
+            // refused when another window added or deleted a panel meanwhile: follow it, try once more
+            if (!(await this.followServerPanels(storyId))) throw error;
             reorder = this.current.board.present.order as Id[];
             story = await this.api.panels.reorder({ storyId, panelIds: reorder });
           }
@@ -652,26 +659,43 @@ export class Studio {
   }
 
   /**
-   * Reads the story's panel order from the server: panels added elsewhere (another window, a script)
-   * join every board state at the end, so no undo deletes them. Runs on the board chain; skipped while
-   * this window is creating a panel (its own addition lands with an undo step). Returns whether any
-   * panel was added.
+   * Reads the story's panel order from the server and follows what changed elsewhere (another
+   * window, a script): added panels join every board state at the end, so no undo deletes them;
+   * deleted ones leave every state, so no undo here brings them back. Panels this window deleted
+   * stay in its history (its undo restores them). Runs on the board chain; skipped while this
+   * window is creating a panel (its own addition lands with an undo step). Returns whether the
+   * board changed.
    */
-  private async adoptNewPanels(storyId: Id): Promise<boolean> {
+  private async followServerPanels(storyId: Id): Promise<boolean> {
     if (this.creatingPanels > 0 || this.current.storyId !== storyId) return false;
     const story = await this.api.stories.get({ id: storyId });
     const board = this.current.board;
     const known = new Set([...board.past, ...board.future].flatMap((e) => e.state.order));
     for (const id of board.present.order) known.add(id);
+    const onServer = new Set(story.panelIds);
     // the server's order for the panels this window knows (restored ones back at their places)
     this.serverOrder = story.panelIds.filter((id) => known.has(id));
     const added = story.panelIds.filter((id) => !known.has(id));
-    if (added.length === 0 || this.current.storyId !== storyId) return false;
+    const gone = [...known].filter((id) => !onServer.has(id) && !this.deletedHere.has(id));
+    if ((added.length === 0 && gone.length === 0) || this.current.storyId !== storyId) return false;
     const panels = await Promise.all(added.map((id) => this.api.panels.get({ id })));
     this.serverOrder = [...this.serverOrder, ...added];
+    const openGone = this.current.panelId !== null && gone.includes(this.current.panelId);
     this.set({
+      ...(openGone
+        ? {
+            panelId: null,
+            place: this.current.place === 'panel' ? 'storyboard' : this.current.place,
+            boardError: 'The panel you had open was deleted in another window or by a script.',
+          }
+        : {}),
       panels: { ...this.current.panels, ...Object.fromEntries(panels.map((p) => [p.id, p])) },
-      board: mapHistory(this.current.board, (state) => added.reduce((s, id) => insertPanel(s, id), state)),
+      board: mapHistory(this.current.board, (state) =>
+        gone.reduce(
+          (s, id) => removePanel(s, id),
+          added.reduce((s, id) => insertPanel(s, id), state),
+        ),
+      ),
     });
     return true;
   }
