@@ -18,7 +18,7 @@ import { imageToTensor } from '../image/image.js';
 import type { TrainProgress } from '../training/trainer.js';
 import type { ParameterTensor } from '../training/optimizers.js';
 import { Rng } from '../tensor/random.js';
-import { readOnnxWeights } from '../tiny/controlnet-stage.js';
+import { readOnnxWeights } from '../training/onnx-weights.js';
 import {
   DEGRADED_FRACTION,
   TINY_SEGMENTATION,

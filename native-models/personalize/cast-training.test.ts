@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRandomModel } from '../models/random-model.js';
-import { readOnnxWeights } from '../tiny/controlnet-stage.js';
+import { readOnnxWeights } from '../training/onnx-weights.js';
 import { identityReferences, PAIR_CAST } from '../../test/helpers/cast.js';
 import { encodePng } from '../image/png.js';
 import { Runtime } from '../runtime/session.js';

@@ -1,4 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readOnnxWeights } from '../training/onnx-weights.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -9,7 +10,6 @@ import {
   controlNetInferenceModel,
   controlNetTrainingGraph,
   poseScene,
-  readOnnxWeights,
   trainControlNet,
 } from './controlnet-stage.js';
 import { LATENT_SIDE, trainUnet, unetInferenceModel, unetWeightsOnly } from './unet-stage.js';

@@ -13,14 +13,12 @@
  * const result = await trainControlNet({ modelDir, unetWeights, steps: 1500, checkpointDir: '.tmp/tiny/controlnet' });
  * await writeControlNet(modelDir, controlNetInferenceModel(result.parameters), unetWeights);
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ModelBuilder } from '../onnx/layers.js';
 import { decodeModel } from '../onnx/proto.js';
 import { importInto } from '../onnx/import.js';
-import { fromFloat16 } from '../onnx/dtype.js';
-import { tensorDataOf } from '../onnx/graph.js';
 import { controlNet, unetConfig, type UnetArchitecture } from '../models/unet.js';
 import { TrainStep } from '../training/train-step.js';
 import { Trainer, bakeParameters } from '../training/trainer.js';
@@ -49,21 +47,6 @@ export function poseScene(rng: Rng): WorldScene {
   const first = SKELETON_CLASSES[Math.floor(rng.nextFloat() * SKELETON_CLASSES.length)];
   const specs = [{ className: first }, ...Array.from({ length: n - 1 }, () => ({}))];
   return generateScene(rng, { size: IMAGE_SIDE, specs });
-}
-
-/** Float32 weights of an ONNX model by name (float16-stored weights are read back through their `__fp16` copies). */
-export async function readOnnxWeights(path: string): Promise<ParameterTensor[]> {
-  const model = decodeModel(await readFile(path));
-  const out: ParameterTensor[] = [];
-  for (const t of model.graph.initializer) {
-    const { data, dtype, shape } = tensorDataOf(t);
-    if (dtype === 'float16' && t.name.endsWith('__fp16')) {
-      out.push({ name: t.name.slice(0, -'__fp16'.length), shape, data: fromFloat16(data as Uint16Array) });
-    } else if (dtype === 'float32') {
-      out.push({ name: t.name, shape, data: Float32Array.from(data as Float32Array) });
-    }
-  }
-  return out;
 }
 
 /**

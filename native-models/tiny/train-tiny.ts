@@ -3,16 +3,19 @@
  * (evaluate also takes `--guidance X` and `--sweep`, a quick run that writes nothing; clip takes
  * `--text-encoder` to replace text_encoder/ even under a trained UNet; unet takes `--regional X`,
  * the share of regional samples; unet and controlnet take `--caption-dropout X`, the share of
- * samples trained on the empty prompt, default 0.1):
+ * samples trained on the empty prompt, default 0.1; vae-encoder takes `--anchor X`, the weight
+ * that keeps its latents where the UNet learned them, default 0.1):
  * the recipes of the embedded tiny models, one stage at a time, with checkpoints in the work
  * folder so a stage can run in the background and continue in a later session.
  *
  * Stages, in order: `tokenizer`, `vae` (then optionally `vae-decoder`, which grows the decoder on
- * the frozen encoder), `clip` (its text tower is the text encoder), `unet`,
+ * the frozen encoder, and `vae-encoder`, which refines the encoder against that decoder, anchored
+ * to its latents), `clip` (its text tower is the text encoder), `unet`,
  * `controlnet`, `segmentation`, then `evaluate` (the judge's figures). Each stage writes its part of
  * the model folder (default native-models/weights/tiny-sd), refreshes model_index.json and merges
  * its figures into metrics.json there.
  */
+import { readOnnxWeights } from '../training/onnx-weights.js';
 import { RARE_IDENTIFIERS } from '../tokenizer/rare-tokens.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -27,11 +30,15 @@ import {
   writeTokenizerFolder,
 } from '../tokenizer/clip-tokenizer.js';
 import {
+  encoderShift,
   evaluateVae,
+  TINY_VAE,
   TINY_VAE_GROWN,
   trainVae,
   trainVaeDecoder,
+  trainVaeEncoder,
   vaeDecoderModel,
+  vaeEncoderModel,
   vaeInferenceModels,
   writeVae,
   writeVaePart,
@@ -46,12 +53,7 @@ import {
   unetWeightsOnly,
   writeUnet,
 } from './unet-stage.js';
-import {
-  controlNetInferenceModel,
-  readOnnxWeights,
-  trainControlNet,
-  writeControlNet,
-} from './controlnet-stage.js';
+import { controlNetInferenceModel, trainControlNet, writeControlNet } from './controlnet-stage.js';
 import { existsSync } from 'node:fs';
 import { modelIndex } from '../models/random-model.js';
 import { StableDiffusion } from '../pipelines/stable-diffusion.js';
@@ -129,6 +131,8 @@ type Stage = (o: {
   regional?: number;
   /** unet, controlnet: share of samples trained on the empty prompt (default 0.1). */
   captionDropout?: number;
+  /** vae-encoder: weight of the anchor to the original posterior means (default 0.1). */
+  anchor?: number;
 }) => Promise<void>;
 
 /** One line of stage output on stdout. */
@@ -263,6 +267,59 @@ const STAGES: Record<string, Stage> = {
     await mergeMetrics(o.out, { vae_psnr_db: Number(after.psnr.toFixed(2)), vae_decoder_steps: result.step });
     process.stdout.write(
       `vae-decoder: ${result.step} steps (${result.grown.length} added parameter tensors), held-out PSNR ${before.psnr.toFixed(2)} -> ${after.psnr.toFixed(2)} dB, ${minutes} min this run\n`,
+    );
+  },
+
+  /**
+   * The encoder refined against the frozen (grown) decoder, anchored to its own posterior means so
+   * the latent space the UNet generates in stays put (`scaling_factor` is kept). The folder's
+   * encoder is replaced only when the pair reconstructs the held-out images better.
+   */
+  async 'vae-encoder'(o) {
+    const steps = o.steps ?? 3000;
+    const started = performance.now();
+    const encoderPath = join(o.out, 'vae_encoder', 'model.onnx');
+    const decoderPath = join(o.out, 'vae_decoder', 'model.onnx');
+    const encoder = new Uint8Array(await readFile(encoderPath));
+    const decoder = new Uint8Array(await readFile(decoderPath));
+    const { scaling_factor: scalingFactor } = JSON.parse(
+      await readFile(join(o.out, 'vae_encoder', 'config.json'), 'utf8'),
+    ) as { scaling_factor: number };
+    const before = await evaluateVae({ encoder, decoder }, worldImages, { count: 64, size: 128 });
+    log(`vae-encoder: the folder's VAE reconstructs at ${before.psnr.toFixed(2)} dB`);
+    const result = await trainVaeEncoder({
+      initialWeights: await readOnnxWeights(encoderPath),
+      anchorEncoder: encoder,
+      decoderWeights: await readOnnxWeights(decoderPath),
+      architecture: TINY_VAE_GROWN,
+      images: worldImages,
+      scalingFactor,
+      ...(o.anchor !== undefined ? { anchorWeight: o.anchor } : {}),
+      steps,
+      batch: o.batch ?? 4,
+      checkpointDir: join(o.work, 'vae-encoder'),
+      checkpointEvery: 100,
+      resume: o.resume,
+      onProgress: progressLog('vae-encoder', log),
+    });
+    const refined = vaeEncoderModel(result.parameters, TINY_VAE);
+    const after = await evaluateVae({ encoder: refined, decoder }, worldImages, { count: 64, size: 128 });
+    const shift = await encoderShift({ before: encoder, after: refined }, worldImages, scalingFactor);
+    const minutes = ((performance.now() - started) / 60000).toFixed(1);
+    if (after.psnr <= before.psnr) {
+      log(
+        `vae-encoder: ${result.step} steps reach ${after.psnr.toFixed(2)} dB, no better than ${before.psnr.toFixed(2)}; the folder keeps its encoder (${minutes} min this run)`,
+      );
+      return;
+    }
+    await writeVaePart(o.out, 'vae_encoder', refined, scalingFactor, TINY_VAE);
+    await mergeMetrics(o.out, {
+      vae_psnr_db: Number(after.psnr.toFixed(2)),
+      vae_encoder_steps: result.step,
+      vae_encoder_latent_shift: Number(shift.toFixed(4)),
+    });
+    log(
+      `vae-encoder: ${result.step} steps, held-out PSNR ${before.psnr.toFixed(2)} -> ${after.psnr.toFixed(2)} dB, posterior means moved by ${shift.toFixed(4)} rms (scaled latents, std 1), ${minutes} min this run`,
     );
   },
 
@@ -443,6 +500,7 @@ async function main(): Promise<number> {
       'text-encoder': { type: 'boolean' },
       regional: { type: 'string' },
       'caption-dropout': { type: 'string' },
+      anchor: { type: 'string' },
     },
   });
   const stage = values.stage;
@@ -463,6 +521,7 @@ async function main(): Promise<number> {
     textEncoder: values['text-encoder'] === true,
     ...(values.regional ? { regional: Number(values.regional) } : {}),
     ...(values['caption-dropout'] ? { captionDropout: Number(values['caption-dropout']) } : {}),
+    ...(values.anchor ? { anchor: Number(values.anchor) } : {}),
     out,
     work,
   });

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -6,9 +6,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { VaeArchitecture } from '../models/vae.js';
 import { Rng } from '../tensor/random.js';
 import type { ParameterTensor } from '../training/optimizers.js';
+import { readOnnxWeights } from '../training/onnx-weights.js';
 import {
+  encoderShift,
   growDecoderValues,
   trainVaeDecoder,
+  trainVaeEncoder,
+  vaeEncoderModel,
   vaeDecoderModel,
   vaeDecoderTrainingGraph,
   vaeInferenceModels,
@@ -151,5 +155,86 @@ describe('growing the VAE decoder', () => {
       scaling_factor: 0.5,
       block_out_channels: [8, 16],
     });
+  });
+});
+
+describe('refining the VAE encoder against the frozen decoder', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  /** The weights as a shipped (float16) encoder hands them over, and that encoder's bytes. */
+  async function shippedEncoder(weights: ParameterTensor[]) {
+    const dir = await mkdtemp(join(tmpdir(), 'vae-encoder-'));
+    dirs.push(dir);
+    const bytes = vaeEncoderModel(weights, SMALL);
+    await writeFile(join(dir, 'model.onnx'), bytes);
+    return { bytes, weights: await readOnnxWeights(join(dir, 'model.onnx')) };
+  }
+
+  const refine = async (
+    start: { bytes: Uint8Array; weights: ParameterTensor[] },
+    decoderWeights: ParameterTensor[],
+    steps: number,
+    anchorWeight: number,
+    losses: number[] = [],
+  ) =>
+    trainVaeEncoder({
+      initialWeights: start.weights,
+      anchorEncoder: start.bytes,
+      decoderWeights,
+      architecture: SMALL,
+      images: blobs,
+      size: 16,
+      scalingFactor: 0.5,
+      anchorWeight,
+      steps,
+      batch: 4,
+      lr: 3e-3,
+      onProgress: (p) => losses.push(p.loss),
+    });
+
+  it('starts at the trained encoder (the anchor term is zero), lowers the loss and trains the encoder only', async () => {
+    const trained = randomVaeWeights(SMALL);
+    const start = await shippedEncoder(trained);
+    const free: number[] = [];
+    const result = await refine(start, trained, 60, 0, free);
+    const anchored: number[] = [];
+    await refine(start, trained, 1, 1e3, anchored);
+    expect(Math.abs(anchored[0] - free[0])).toBeLessThan(1e-4 * free[0]);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(mean(free.slice(-10))).toBeLessThan(0.9 * mean(free.slice(0, 5)));
+    expect(result.parameters.length).toBeGreaterThan(0);
+    expect(result.parameters.every((p) => /^(encoder|quant_conv)\./.test(p.name))).toBe(true);
+  });
+
+  it('moves the posterior means less the more the anchor weighs', async () => {
+    const trained = randomVaeWeights(SMALL);
+    const start = await shippedEncoder(trained);
+    const shift = async (anchorWeight: number) => {
+      const { parameters } = await refine(start, trained, 40, anchorWeight);
+      return encoderShift({ before: start.bytes, after: vaeEncoderModel(parameters, SMALL) }, blobs, 0.5, {
+        count: 4,
+        size: 16,
+      });
+    };
+    const loose = await shift(0);
+    const tight = await shift(100);
+    expect(loose).toBeGreaterThan(0);
+    expect(tight).toBeLessThan(0.5 * loose);
+  });
+
+  it('refuses weights that do not fit the architecture', async () => {
+    const trained = randomVaeWeights(SMALL);
+    const start = await shippedEncoder(trained);
+    await expect(
+      refine(
+        start,
+        trained.filter((p) => p.name !== 'decoder.conv_out.weight'),
+        1,
+        0,
+      ),
+    ).rejects.toThrow(/the trained VAE has no weight decoder.conv_out.weight/);
   });
 });
