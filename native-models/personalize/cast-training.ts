@@ -43,7 +43,7 @@ import type { ModelProto } from '../onnx/proto-types.js';
 import { Rng } from '../tensor/random.js';
 import { TrainStep } from '../training/train-step.js';
 import { Trainer, type DataLoader, type TrainProgress } from '../training/trainer.js';
-import { AdamW, cosineWithWarmup, type ParameterTensor } from '../training/optimizers.js';
+import type { ParameterTensor } from '../training/optimizers.js';
 import { injectLora, loadLora, mergeLora, saveLora, type LoraAdapter } from '../training/lora.js';
 import { alphasCumprodFor } from '../schedulers/scheduler.js';
 import { Runtime } from '../runtime/session.js';
@@ -263,23 +263,20 @@ async function trainCastOn(runtime: Runtime, o: CastTrainingOptions): Promise<Ca
   const step = await TrainStep.create({ graph: graph.g, loss: graph.loss, parameters });
   const lr = o.lr ?? (method === 'lora' ? 1e-3 : 2e-4);
   const unetWork = join(workDir, 'unet');
-  const trainer = await Trainer.create(
+  const trainer = await Trainer.adamW(
+    step,
+    new CastBatches(batch, instance, classData, sd, o.priorWeight ?? 1, graph.timestepType, regional),
     {
-      model: step,
-      data: new CastBatches(batch, instance, classData, sd, o.priorWeight ?? 1, graph.timestepType, regional),
-      optimizer: new AdamW({ lr, weightDecay: method === 'lora' ? 0 : 0.01 }),
-      learningRate: cosineWithWarmup({
-        lr,
-        warmupSteps: Math.min(20, Math.floor(steps / 10)),
-        totalSteps: steps,
-        minLr: lr / 10,
-      }),
-      maxGradNorm: 1,
+      steps,
+      lr,
+      minLr: lr / 10,
+      warmupSteps: Math.min(20, Math.floor(steps / 10)),
+      weightDecay: method === 'lora' ? 0 : 0.01,
       seed: (o.seed ?? 2024) + 1,
       checkpointDir: unetWork,
       checkpointEvery: o.checkpointEvery ?? 50,
+      resume: o.resume === true,
     },
-    { resume: o.resume === true },
   );
   log(
     `unet: ${method === 'full' ? `full fine-tuning of ${parameterCount.toLocaleString('en')} weights` : `LoRA rank ${o.loraRank ?? 8} on ${adapters.length} projections`}, ${steps} steps, batch ${batch}${prior ? ` (${batch / 2} instance + ${batch / 2} class)` : ''}${trainer.step > 0 ? `, resuming at step ${trainer.step}` : ''}`,

@@ -27,7 +27,7 @@ import { textEncoder, type TextEncoderArchitecture } from '../models/text-encode
 import { crossEntropyLoss } from '../training/losses.js';
 import { TrainStep } from '../training/train-step.js';
 import { Trainer, bakeParameters, type DataLoader, type TrainProgress } from '../training/trainer.js';
-import { AdamW, cosineWithWarmup, type ParameterTensor } from '../training/optimizers.js';
+import type { ParameterTensor } from '../training/optimizers.js';
 import { Rng } from '../tensor/random.js';
 import type { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
 import type { RgbImage } from '../image/image.js';
@@ -335,29 +335,22 @@ export async function trainClip(
   const { m, loss } = clipTrainingGraph(a, batch, sequenceLength);
   const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values });
   const logitScale = step.parameters.find((p) => p.name === 'logit_scale');
-  const trainer = await Trainer.create(
+  const trainer = await Trainer.adamW(
+    step,
+    new PairBatches(batch, a, sequenceLength, o.tokenizer, o.batches),
     {
-      model: step,
-      data: new PairBatches(batch, a, sequenceLength, o.tokenizer, o.batches),
-      optimizer: new AdamW({
-        lr,
-        weightDecay: o.weightDecay ?? 0.05,
-        // no decay for biases, norm scales and the logit scale
-        noWeightDecay: (p) => p.shape.length <= 1,
-      }),
-      learningRate: cosineWithWarmup({
-        lr,
-        warmupSteps: o.warmupSteps ?? Math.min(150, Math.floor(o.steps / 10)),
-        totalSteps: o.steps,
-        minLr: lr / 20,
-      }),
-      maxGradNorm: 1,
+      steps: o.steps,
+      lr,
+      minLr: lr / 20,
+      warmupSteps: o.warmupSteps ?? Math.min(150, Math.floor(o.steps / 10)),
+      weightDecay: o.weightDecay ?? 0.05,
+      // no decay for biases, norm scales and the logit scale
+      noWeightDecay: (p) => p.shape.length <= 1,
       seed: o.seed ?? 1,
-      ...(o.checkpointDir
-        ? { checkpointDir: o.checkpointDir, checkpointEvery: o.checkpointEvery ?? 100 }
-        : {}),
+      checkpointDir: o.checkpointDir,
+      checkpointEvery: o.checkpointEvery ?? 100,
+      resume: o.resume === true,
     },
-    { resume: o.resume === true },
   );
   const onProgress = o.onProgress;
   const result = await trainer.train(o.steps, {

@@ -22,7 +22,7 @@ import { importInto } from '../onnx/import.js';
 import { controlNet, unetConfig, type UnetArchitecture } from '../models/unet.js';
 import { TrainStep } from '../training/train-step.js';
 import { Trainer, bakeParameters } from '../training/trainer.js';
-import { AdamW, cosineWithWarmup, type ParameterTensor } from '../training/optimizers.js';
+import type { ParameterTensor } from '../training/optimizers.js';
 import type { Rng } from '../tensor/random.js';
 import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
 import { generateScene, type WorldScene } from '../world/scene.js';
@@ -127,31 +127,23 @@ export async function trainControlNet(o: ControlNetTrainingOptions): Promise<{
   const textEncoder = await ort.InferenceSession.create(join(o.modelDir, 'text_encoder', 'model.onnx'));
   const { m, loss } = controlNetTrainingGraph(a, batch, data.sequenceLength, o.unetWeights);
   const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values });
-  const trainer = await Trainer.create(
+  const trainer = await Trainer.adamW(
+    step,
+    new LatentBatches(batch, data, textEncoder, tokenizer, {
+      ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
+    }),
     {
-      model: step,
-      data: new LatentBatches(batch, data, textEncoder, tokenizer, {
-        ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
-      }),
-      optimizer: new AdamW({ lr, weightDecay: 0 }),
-      learningRate: cosineWithWarmup({
-        lr,
-        warmupSteps: Math.min(100, Math.floor(o.steps / 10)),
-        totalSteps: o.steps,
-        minLr: lr / 10,
-      }),
-      maxGradNorm: 1,
+      steps: o.steps,
+      lr,
+      minLr: lr / 10,
+      warmupSteps: Math.min(100, Math.floor(o.steps / 10)),
       seed: o.seed ?? 2,
-      ...(o.checkpointDir
-        ? { checkpointDir: o.checkpointDir, checkpointEvery: o.checkpointEvery ?? 100 }
-        : {}),
+      checkpointDir: o.checkpointDir,
+      checkpointEvery: o.checkpointEvery ?? 100,
+      resume: o.resume === true,
     },
-    { resume: o.resume === true },
   );
-  const result = await trainer.train(o.steps, {
-    ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-  });
+  const result = await trainer.train(o.steps, { signal: o.signal, onProgress: o.onProgress });
   await step.dispose();
   await textEncoder.release();
   return { parameters: step.parameters, step: result.step, lastLoss: result.lastLoss };

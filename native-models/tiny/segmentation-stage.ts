@@ -49,7 +49,7 @@ import { float } from '../onnx/graph.js';
 import { crossEntropyLoss } from '../training/losses.js';
 import { TrainStep } from '../training/train-step.js';
 import { Trainer, bakeParameters, type DataLoader, type TrainProgress } from '../training/trainer.js';
-import { AdamW, cosineWithWarmup, type ParameterTensor } from '../training/optimizers.js';
+import type { ParameterTensor } from '../training/optimizers.js';
 import { Rng } from '../tensor/random.js';
 import { imageToTensor } from '../image/image.js';
 import { generateScene } from '../world/scene.js';
@@ -428,34 +428,24 @@ export async function trainSegmentation(
     }
   }
   const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values });
-  const trainer = await Trainer.create(
+  const trainer = await Trainer.adamW(
+    step,
+    new SegmentationBatches(batch, size, weights, o.source ?? worldSegmentationSample),
     {
-      model: step,
-      data: new SegmentationBatches(batch, size, weights, o.source ?? worldSegmentationSample),
-      optimizer: new AdamW({
-        lr,
-        weightDecay: o.weightDecay ?? 0.01,
-        // no decay for norm scales and biases
-        noWeightDecay: (p) => p.shape.length <= 1,
-      }),
-      learningRate: cosineWithWarmup({
-        lr,
-        warmupSteps: o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10)),
-        totalSteps: o.steps,
-        minLr: lr / 20,
-      }),
-      maxGradNorm: 1,
+      steps: o.steps,
+      lr,
+      minLr: lr / 20,
+      warmupSteps: o.warmupSteps ?? Math.min(100, Math.floor(o.steps / 10)),
+      weightDecay: o.weightDecay ?? 0.01,
+      // no decay for norm scales and biases
+      noWeightDecay: (p) => p.shape.length <= 1,
       seed: o.seed ?? 1,
-      ...(o.checkpointDir
-        ? { checkpointDir: o.checkpointDir, checkpointEvery: o.checkpointEvery ?? 100 }
-        : {}),
+      checkpointDir: o.checkpointDir,
+      checkpointEvery: o.checkpointEvery ?? 100,
+      resume: o.resume === true,
     },
-    { resume: o.resume === true },
   );
-  const result = await trainer.train(o.steps, {
-    ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-  });
+  const result = await trainer.train(o.steps, { signal: o.signal, onProgress: o.onProgress });
   await step.dispose();
   return { parameters: step.parameters, step: result.step, lastLoss: result.lastLoss };
 }

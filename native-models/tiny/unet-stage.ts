@@ -31,7 +31,7 @@ import type { Graph } from '../onnx/graph.js';
 import { unet, unetConfig, unetResidualShapes, type UnetArchitecture } from '../models/unet.js';
 import { TrainStep } from '../training/train-step.js';
 import { Trainer, bakeParameters, type DataLoader, type TrainProgress } from '../training/trainer.js';
-import { AdamW, cosineWithWarmup, type ParameterTensor } from '../training/optimizers.js';
+import type { ParameterTensor } from '../training/optimizers.js';
 import { Rng } from '../tensor/random.js';
 import { alphasCumprodFor, DEFAULT_SCHEDULER_CONFIG } from '../schedulers/scheduler.js';
 import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
@@ -474,33 +474,26 @@ export async function trainUnet(o: UnetTrainingOptions): Promise<{
     spatialWeights: regional !== undefined,
   });
   const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values });
-  const trainer = await Trainer.create(
+  const trainer = await Trainer.adamW(
+    step,
+    new LatentBatches(batch, data, textEncoder, tokenizer, {
+      regional,
+      ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
+    }),
     {
-      model: step,
-      data: new LatentBatches(batch, data, textEncoder, tokenizer, {
-        regional,
-        ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
-      }),
-      optimizer: new AdamW({ lr, weightDecay: 0.01 }),
-      learningRate: cosineWithWarmup({
-        lr,
-        warmupSteps: Math.min(300, Math.floor(o.steps / 10)),
-        totalSteps: o.steps,
-        minLr: lr / 10,
-      }),
-      maxGradNorm: 1,
+      steps: o.steps,
+      lr,
+      minLr: lr / 10,
+      warmupSteps: Math.min(300, Math.floor(o.steps / 10)),
+      weightDecay: 0.01,
       emaDecay: 0.999,
       seed: o.seed ?? 1,
-      ...(o.checkpointDir
-        ? { checkpointDir: o.checkpointDir, checkpointEvery: o.checkpointEvery ?? 100 }
-        : {}),
+      checkpointDir: o.checkpointDir,
+      checkpointEvery: o.checkpointEvery ?? 100,
+      resume: o.resume === true,
     },
-    { resume: o.resume === true },
   );
-  const result = await trainer.train(o.steps, {
-    ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-  });
+  const result = await trainer.train(o.steps, { signal: o.signal, onProgress: o.onProgress });
   await step.dispose();
   await textEncoder.release();
   const ema = step.parameters.map((p) => ({

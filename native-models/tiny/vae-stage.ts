@@ -26,7 +26,7 @@ import type { Graph } from '../onnx/graph.js';
 import { vaeDecoder, vaeEncoder, vaeScaleFactor, type VaeArchitecture } from '../models/vae.js';
 import { TrainStep } from '../training/train-step.js';
 import { Trainer, bakeParameters, type DataLoader, type TrainProgress } from '../training/trainer.js';
-import { AdamW, cosineWithWarmup, type ParameterTensor } from '../training/optimizers.js';
+import type { ParameterTensor } from '../training/optimizers.js';
 import { Rng } from '../tensor/random.js';
 
 export const TINY_VAE: VaeArchitecture = { latentChannels: 4, blockOutChannels: [32, 64, 64], normGroups: 8 };
@@ -127,29 +127,21 @@ export async function trainVae(
   const lr = o.lr ?? 1e-3;
   const { m, loss } = vaeTrainingGraph(a, batch, size, o.klWeight ?? 1e-6);
   const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values });
-  const trainer = await Trainer.create(
+  const trainer = await Trainer.adamW(
+    step,
+    new ImageBatches(batch, size, o.images, [a.latentChannels, size / vaeScaleFactor(a)]),
     {
-      model: step,
-      data: new ImageBatches(batch, size, o.images, [a.latentChannels, size / vaeScaleFactor(a)]),
-      optimizer: new AdamW({ lr, weightDecay: 0 }),
-      learningRate: cosineWithWarmup({
-        lr,
-        warmupSteps: Math.min(200, Math.floor(o.steps / 10)),
-        totalSteps: o.steps,
-        minLr: lr / 20,
-      }),
-      maxGradNorm: 1,
+      steps: o.steps,
+      lr,
+      minLr: lr / 20,
+      warmupSteps: Math.min(200, Math.floor(o.steps / 10)),
       seed: o.seed ?? 1,
-      ...(o.checkpointDir
-        ? { checkpointDir: o.checkpointDir, checkpointEvery: o.checkpointEvery ?? 200 }
-        : {}),
+      checkpointDir: o.checkpointDir,
+      checkpointEvery: o.checkpointEvery ?? 200,
+      resume: o.resume === true,
     },
-    { resume: o.resume === true },
   );
-  const result = await trainer.train(o.steps, {
-    ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-  });
+  const result = await trainer.train(o.steps, { signal: o.signal, onProgress: o.onProgress });
   await step.dispose();
   return { parameters: step.parameters, step: result.step, lastLoss: result.lastLoss };
 }
@@ -287,29 +279,21 @@ export async function trainVaeDecoder(
   const encoder = await ort.InferenceSession.create(o.encoder);
   const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values });
   try {
-    const trainer = await Trainer.create(
+    const trainer = await Trainer.adamW(
+      step,
+      new LatentCropBatches(batch, encoder, o.images, imageSize, latentCrop, a),
       {
-        model: step,
-        data: new LatentCropBatches(batch, encoder, o.images, imageSize, latentCrop, a),
-        optimizer: new AdamW({ lr, weightDecay: 0 }),
-        learningRate: cosineWithWarmup({
-          lr,
-          warmupSteps: Math.min(100, Math.floor(o.steps / 10)),
-          totalSteps: o.steps,
-          minLr: lr / 20,
-        }),
-        maxGradNorm: 1,
+        steps: o.steps,
+        lr,
+        minLr: lr / 20,
+        warmupSteps: Math.min(100, Math.floor(o.steps / 10)),
         seed: o.seed ?? 1,
-        ...(o.checkpointDir
-          ? { checkpointDir: o.checkpointDir, checkpointEvery: o.checkpointEvery ?? 100 }
-          : {}),
+        checkpointDir: o.checkpointDir,
+        checkpointEvery: o.checkpointEvery ?? 100,
+        resume: o.resume === true,
       },
-      { resume: o.resume === true },
     );
-    const result = await trainer.train(o.steps, {
-      ...(o.signal ? { signal: o.signal } : {}),
-      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-    });
+    const result = await trainer.train(o.steps, { signal: o.signal, onProgress: o.onProgress });
     return { parameters: step.parameters, step: result.step, lastLoss: result.lastLoss, grown };
   } finally {
     await step.dispose();
@@ -433,29 +417,21 @@ export async function trainVaeEncoder(
   const anchorEncoder = await ort.InferenceSession.create(o.anchorEncoder);
   const step = await TrainStep.create({ graph: g, loss, parameters: trainable });
   try {
-    const trainer = await Trainer.create(
+    const trainer = await Trainer.adamW(
+      step,
+      new AnchoredImageBatches(batch, anchorEncoder, o.images, size, a),
       {
-        model: step,
-        data: new AnchoredImageBatches(batch, anchorEncoder, o.images, size, a),
-        optimizer: new AdamW({ lr, weightDecay: 0 }),
-        learningRate: cosineWithWarmup({
-          lr,
-          warmupSteps: Math.min(100, Math.floor(o.steps / 10)),
-          totalSteps: o.steps,
-          minLr: lr / 20,
-        }),
-        maxGradNorm: 1,
+        steps: o.steps,
+        lr,
+        minLr: lr / 20,
+        warmupSteps: Math.min(100, Math.floor(o.steps / 10)),
         seed: o.seed ?? 1,
-        ...(o.checkpointDir
-          ? { checkpointDir: o.checkpointDir, checkpointEvery: o.checkpointEvery ?? 100 }
-          : {}),
+        checkpointDir: o.checkpointDir,
+        checkpointEvery: o.checkpointEvery ?? 100,
+        resume: o.resume === true,
       },
-      { resume: o.resume === true },
     );
-    const result = await trainer.train(o.steps, {
-      ...(o.signal ? { signal: o.signal } : {}),
-      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-    });
+    const result = await trainer.train(o.steps, { signal: o.signal, onProgress: o.onProgress });
     return { parameters: step.parameters, step: result.step, lastLoss: result.lastLoss };
   } finally {
     await step.dispose();

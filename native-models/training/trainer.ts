@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { Rng, type RngState } from '../tensor/random.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import type { Graph } from '../onnx/graph.js';
-import { clipGradNorm, Ema, type ParameterTensor } from './optimizers.js';
+import { AdamW, clipGradNorm, cosineWithWarmup, Ema, type ParameterTensor } from './optimizers.js';
 import { readSafetensorsFile, toFloat32Tensor, writeSafetensorsFile } from './safetensors.js';
 
 export type Batch = Record<string, ort.Tensor>;
@@ -62,6 +62,29 @@ export interface TrainerOptions {
   checkpointEvery?: number;
   /** Complete checkpoints to keep (default 2). */
   keepCheckpoints?: number;
+}
+
+/**
+ * AdamW with decoupled weight decay, a linear warm-up then cosine decay from `lr` to `minLr` over
+ * `steps` (a resumed run with another `steps` re-stretches it), gradient clipping at norm 1, and a
+ * checkpoint every `checkpointEvery` steps when `checkpointDir` is given.
+ */
+export interface AdamWRecipe {
+  steps: number;
+  lr: number;
+  minLr: number;
+  warmupSteps: number;
+  /** Decoupled weight decay (default 0). */
+  weightDecay?: number;
+  /** Parameters exempt from weight decay (e.g. biases and norm scales). */
+  noWeightDecay?: (p: ParameterTensor) => boolean;
+  /** Keep an exponential moving average of the weights with this decay. */
+  emaDecay?: number;
+  seed: number;
+  checkpointDir?: string | undefined;
+  checkpointEvery: number;
+  /** Continue from the latest checkpoint in checkpointDir when there is one. */
+  resume?: boolean;
 }
 
 export interface TrainProgress {
@@ -114,10 +137,39 @@ export class Trainer {
     return trainer;
   }
 
+  /** A trainer with the recipe every stage of this project uses: see {@link AdamWRecipe}. */
+  static async adamW(model: TrainableModel, data: DataLoader, r: AdamWRecipe): Promise<Trainer> {
+    return Trainer.create(
+      {
+        model,
+        data,
+        optimizer: new AdamW({
+          lr: r.lr,
+          weightDecay: r.weightDecay ?? 0,
+          ...(r.noWeightDecay ? { noWeightDecay: r.noWeightDecay } : {}),
+        }),
+        learningRate: cosineWithWarmup({
+          lr: r.lr,
+          warmupSteps: r.warmupSteps,
+          totalSteps: r.steps,
+          minLr: r.minLr,
+        }),
+        maxGradNorm: 1,
+        ...(r.emaDecay !== undefined ? { emaDecay: r.emaDecay } : {}),
+        seed: r.seed,
+        ...(r.checkpointDir ? { checkpointDir: r.checkpointDir, checkpointEvery: r.checkpointEvery } : {}),
+      },
+      { resume: r.resume === true },
+    );
+  }
+
   /** Trains until `totalSteps` steps have been taken in all (counting steps before a resume). */
   async train(
     totalSteps: number,
-    { signal, onProgress }: { signal?: AbortSignal; onProgress?: (p: TrainProgress) => void } = {},
+    {
+      signal,
+      onProgress,
+    }: { signal?: AbortSignal | undefined; onProgress?: ((p: TrainProgress) => void) | undefined } = {},
   ): Promise<TrainResult> {
     const { model, data, optimizer, checkpointEvery } = this.options;
     let stoppedBy: TrainResult['stoppedBy'] = 'done';
