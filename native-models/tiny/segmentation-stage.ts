@@ -48,7 +48,7 @@ import { ModelBuilder } from '../onnx/layers.js';
 import { float } from '../onnx/graph.js';
 import { crossEntropyLoss } from '../training/losses.js';
 import { TrainStep } from '../training/train-step.js';
-import { Trainer, bakeParameters, type DataLoader, type TrainProgress } from '../training/trainer.js';
+import { Trainer, bakeParameters, type DataLoader, type TrainingRunOptions } from '../training/trainer.js';
 import type { ParameterTensor } from '../training/optimizers.js';
 import { Rng } from '../tensor/random.js';
 import { imageToTensor } from '../image/image.js';
@@ -379,13 +379,10 @@ export function segmentationTrainingGraph(
   return { m, loss };
 }
 
-export interface SegmentationTrainingOptions {
-  steps: number;
+export interface SegmentationTrainingOptions extends TrainingRunOptions {
   architecture?: SegmentationArchitecture;
   /** Training picture side (default the architecture's imageSize). */
   size?: number;
-  batch?: number;
-  lr?: number;
   weightDecay?: number;
   warmupSteps?: number;
   source?: SegmentationSource;
@@ -398,12 +395,6 @@ export interface SegmentationTrainingOptions {
    * world model: the encoder and decoder carry over, a head for other classes starts fresh).
    */
   initialWeights?: readonly ParameterTensor[];
-  seed?: number;
-  checkpointDir?: string;
-  checkpointEvery?: number;
-  resume?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (p: TrainProgress) => void;
 }
 
 export async function trainSegmentation(

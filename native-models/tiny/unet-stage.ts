@@ -30,7 +30,7 @@ import { ModelBuilder } from '../onnx/layers.js';
 import type { Graph } from '../onnx/graph.js';
 import { unet, unetConfig, unetResidualShapes, type UnetArchitecture } from '../models/unet.js';
 import { TrainStep } from '../training/train-step.js';
-import { Trainer, bakeParameters, type DataLoader, type TrainProgress } from '../training/trainer.js';
+import { Trainer, bakeParameters, type DataLoader, type TrainingRunOptions } from '../training/trainer.js';
 import type { ParameterTensor } from '../training/optimizers.js';
 import { Rng } from '../tensor/random.js';
 import { alphasCumprodFor, DEFAULT_SCHEDULER_CONFIG } from '../schedulers/scheduler.js';
@@ -425,23 +425,14 @@ export class LatentBatches implements DataLoader {
   }
 }
 
-export interface UnetTrainingOptions {
+export interface UnetTrainingOptions extends TrainingRunOptions {
   modelDir: string;
-  steps: number;
-  batch?: number;
-  lr?: number;
   datasetSize?: number;
-  seed?: number;
   /** Share of regional samples (0 = the plain objective, the default); see the file header. */
   regionalShare?: number;
   /** Share of samples trained on the empty prompt (default 0.1; the ControlNet paper uses 0.5). */
   captionDropout?: number;
   architecture?: UnetArchitecture;
-  checkpointDir?: string;
-  checkpointEvery?: number;
-  resume?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (p: TrainProgress) => void;
   log?: (line: string) => void;
 }
 

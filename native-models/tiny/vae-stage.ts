@@ -25,7 +25,7 @@ import { ModelBuilder } from '../onnx/layers.js';
 import type { Graph } from '../onnx/graph.js';
 import { vaeDecoder, vaeEncoder, vaeScaleFactor, type VaeArchitecture } from '../models/vae.js';
 import { TrainStep } from '../training/train-step.js';
-import { Trainer, bakeParameters, type DataLoader, type TrainProgress } from '../training/trainer.js';
+import { Trainer, bakeParameters, type DataLoader, type TrainingRunOptions } from '../training/trainer.js';
 import type { ParameterTensor } from '../training/optimizers.js';
 import { Rng } from '../tensor/random.js';
 
@@ -37,19 +37,10 @@ export const TINY_VAE_GROWN: VaeArchitecture = { ...TINY_VAE, decoderResnetsPerB
 /** Draws one training image, CHW in [-1, 1], of size x size. */
 export type ImageSource = (rng: Rng, size: number) => Float32Array;
 
-export interface VaeTrainingOptions {
+export interface VaeTrainingOptions extends TrainingRunOptions {
   images: ImageSource;
-  steps: number;
   size?: number;
-  batch?: number;
-  lr?: number;
   klWeight?: number;
-  seed?: number;
-  checkpointDir?: string;
-  checkpointEvery?: number;
-  resume?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (p: TrainProgress) => void;
   architecture?: VaeArchitecture;
 }
 
@@ -149,7 +140,7 @@ export async function trainVae(
 // ---------------------------------------------------------------------------------------------
 // growing the decoder
 
-export interface VaeDecoderTrainingOptions {
+export interface VaeDecoderTrainingOptions extends TrainingRunOptions {
   /** The frozen encoder (ONNX bytes): its posterior means are what the decoder learns to decode. */
   encoder: Uint8Array;
   /** A trained decoder's weights: blocks it has start from them, blocks it lacks as identities. */
@@ -158,17 +149,8 @@ export interface VaeDecoderTrainingOptions {
   /** Whole training images at `imageSize` (the encoder sees them whole; the decoder a crop). */
   images: ImageSource;
   imageSize?: number;
-  steps: number;
   /** Side of the decoder's latent crops (default 16: 64x64 pixels at factor 4). */
   latentCrop?: number;
-  batch?: number;
-  lr?: number;
-  seed?: number;
-  checkpointDir?: string;
-  checkpointEvery?: number;
-  resume?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (p: TrainProgress) => void;
 }
 
 /** Decoder training graph: latent crop -> decoder -> loss MSE + 0.5 L1 against the image crop. */
@@ -304,7 +286,7 @@ export async function trainVaeDecoder(
 // ---------------------------------------------------------------------------------------------
 // refining the encoder
 
-export interface VaeEncoderTrainingOptions {
+export interface VaeEncoderTrainingOptions extends TrainingRunOptions {
   /** The trained encoder's weights: the starting point. */
   initialWeights: readonly ParameterTensor[];
   /** The original encoder (ONNX bytes): its posterior means are the anchor. */
@@ -323,15 +305,6 @@ export interface VaeEncoderTrainingOptions {
   scalingFactor: number;
   /** Weight of the anchor, the mean squared distance to the original means (default 0.1). */
   anchorWeight?: number;
-  steps: number;
-  batch?: number;
-  lr?: number;
-  seed?: number;
-  checkpointDir?: string;
-  checkpointEvery?: number;
-  resume?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (p: TrainProgress) => void;
 }
 
 /**

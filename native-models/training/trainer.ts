@@ -87,6 +87,21 @@ export interface AdamWRecipe {
   resume?: boolean;
 }
 
+/** The options every training stage takes besides its data and model. */
+export interface TrainingRunOptions {
+  /** Total steps (counting steps before a resume); also the length of the lr schedule. */
+  steps: number;
+  batch?: number;
+  lr?: number;
+  seed?: number;
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  /** Continue from the latest checkpoint in checkpointDir when there is one. */
+  resume?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: TrainProgress) => void;
+}
+
 export interface TrainProgress {
   step: number;
   totalSteps: number;
