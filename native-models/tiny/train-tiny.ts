@@ -273,7 +273,9 @@ const STAGES: Record<string, Stage> = {
   /**
    * The encoder refined against the frozen (grown) decoder, anchored to its own posterior means so
    * the latent space the UNet generates in stays put (`scaling_factor` is kept). The folder's
-   * encoder is replaced only when the pair reconstructs the held-out images better.
+   * encoder is replaced only when the pair reconstructs the held-out images better. The anchor is
+   * the folder's encoder when the run starts (after a first run, the refined one), and a new encoder
+   * makes the next unet/controlnet run encode its training scenes again (the cache is keyed by it).
    */
   async 'vae-encoder'(o) {
     const steps = o.steps ?? 3000;
