@@ -22,6 +22,7 @@ describe.skipIf(!existsSync(join(DIR, 'segmentation', 'model.onnx')))('evaluateT
         't2i_color_acc',
         'pose_silhouette_iou',
         'pose_silhouette_iou_any_class',
+        'pose_silhouette_iou_figure',
         ...[2, 3, 4].flatMap((n) => [`msp_segment_class_acc_n${n}`, `baseline_segment_class_acc_n${n}`]),
       ].sort(),
     );

@@ -10,6 +10,8 @@
  *                                   skeleton's silhouette (a figure judged as another class scores 0)
  *   pose_silhouette_iou_any_class   the same with the judge's pixels of any subject class: the pose
  *                                   alone, whatever class the judge reads
+ *   pose_silhouette_iou_figure      the largest connected part of those pixels: the figure without
+ *                                   the specks a judge reads into a noisy background
  *   msp_segment_class_acc_n{2,3,4}  MSP on 2-4 subject layouts (a region and a class prompt per
  *                                   subject): each region's class is found inside its region
  *   baseline_segment_class_acc_n*   the single-prompt baseline (the scene caption, same seed and
@@ -30,6 +32,7 @@ import { layoutFromScene, layoutSegments, type WorldLayout } from './layouts.js'
 import {
   classInRegion,
   judgeImage,
+  largestComponent,
   mainColor,
   SegmentationJudge,
   silhouetteIoU,
@@ -144,6 +147,7 @@ export async function evaluateTinyModel(o: {
     if (sd.model.components.controlnet && o.counts.pose > 0) {
       let iouSum = 0;
       let anyClassSum = 0;
+      let figureSum = 0;
       for (let i = 0; i < o.counts.pose; i++) {
         const seed = HELD_OUT_SEED + 100_000 + i;
         const className = SKELETON_CLASSES[i % SKELETON_CLASSES.length];
@@ -156,7 +160,9 @@ export async function evaluateTinyModel(o: {
         const map = await judgeImage(judge, image);
         const silhouette = skeletonSilhouette(scene.pose.people[0], size, size);
         iouSum += silhouetteIoU(subjectPixels(map, whole, className), silhouette);
-        anyClassSum += silhouetteIoU(subjectPixels(map, whole, null), silhouette);
+        const anyClass = subjectPixels(map, whole, null);
+        anyClassSum += silhouetteIoU(anyClass, silhouette);
+        figureSum += silhouetteIoU(largestComponent(anyClass, size, size), silhouette);
         if (i < 8) {
           samples.pose.push(image);
           samples.poseControl.push(scene.openpose);
@@ -164,8 +170,9 @@ export async function evaluateTinyModel(o: {
       }
       figures.pose_silhouette_iou = round(iouSum / o.counts.pose);
       figures.pose_silhouette_iou_any_class = round(anyClassSum / o.counts.pose);
+      figures.pose_silhouette_iou_figure = round(figureSum / o.counts.pose);
       log(
-        `evaluate pose: mean silhouette IoU ${figures.pose_silhouette_iou} (any class ${figures.pose_silhouette_iou_any_class}) over ${o.counts.pose} images`,
+        `evaluate pose: mean silhouette IoU ${figures.pose_silhouette_iou} (any class ${figures.pose_silhouette_iou_any_class}, largest figure ${figures.pose_silhouette_iou_figure}) over ${o.counts.pose} images`,
       );
     }
 

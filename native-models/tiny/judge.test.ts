@@ -11,6 +11,7 @@ import {
   skeletonSilhouette,
   subjectPixels,
   type ClassMap,
+  largestComponent,
 } from './judge.js';
 import { Graph } from '../onnx/graph.js';
 import { imageToTensor, type RgbImage } from '../image/image.js';
@@ -207,5 +208,23 @@ describe('the judge', () => {
     ).toBeGreaterThan(0.9);
     expect(silhouetteIoU(new Uint8Array(4), new Uint8Array(4))).toBe(0);
     expect(() => silhouetteIoU(new Uint8Array(4), new Uint8Array(5))).toThrow(/differ in size/);
+  });
+});
+
+describe('largestComponent', () => {
+  const grid = (rows: string[]) => Uint8Array.from(rows.join('').split(''), (c) => (c === '#' ? 1 : 0));
+
+  it('keeps the largest 8-connected part and drops the specks', () => {
+    const mask = grid(['##...', '.#..#', '..#..', '.....', '#...#']);
+    // the diagonal chain (0,0) (1,0) (1,1) (2,2) is one part of 4; the rest are single pixels
+    expect(Array.from(largestComponent(mask, 5, 5))).toEqual(
+      Array.from(grid(['##...', '.#...', '..#..', '.....', '.....'])),
+    );
+  });
+
+  it('gives an empty mask for an empty one, keeps the first of equal parts, refuses a wrong size', () => {
+    expect(Array.from(largestComponent(new Uint8Array(6), 3, 2))).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(Array.from(largestComponent(grid(['#.#']), 3, 1))).toEqual([1, 0, 0]);
+    expect(() => largestComponent(new Uint8Array(5), 3, 2)).toThrow(/a 3x2 mask needs 6 values, got 5/);
   });
 });

@@ -295,6 +295,50 @@ export function erodeMask(mask: ArrayLike<number>, width: number, height: number
   return out;
 }
 
+/**
+ * The largest 8-connected part of a mask: one figure without the scattered pixels a judge reads
+ * into a noisy background. Ties keep the part found first (top to bottom, left to right).
+ */
+export function largestComponent(mask: ArrayLike<number>, width: number, height: number): Uint8Array {
+  if (mask.length !== width * height)
+    throw new RangeError(`a ${width}x${height} mask needs ${width * height} values, got ${mask.length}`);
+  const label = new Int32Array(mask.length).fill(-1);
+  const stack: number[] = [];
+  let best = -1;
+  let bestSize = 0;
+  for (let start = 0; start < mask.length; start++) {
+    if (!(mask[start] > 0.5) || label[start] >= 0) continue;
+    label[start] = start;
+    stack.push(start);
+    let size = 0;
+    while (stack.length > 0) {
+      const p = stack.pop() as number;
+      size++;
+      const x = p % width;
+      const y = (p - x) / width;
+      for (let dy = -1; dy <= 1; dy++) {
+        for (let dx = -1; dx <= 1; dx++) {
+          const nx = x + dx;
+          const ny = y + dy;
+          if (nx < 0 || ny < 0 || nx >= width || ny >= height) continue;
+          const q = ny * width + nx;
+          if (mask[q] > 0.5 && label[q] < 0) {
+            label[q] = start;
+            stack.push(q);
+          }
+        }
+      }
+    }
+    if (size > bestSize) {
+      best = start;
+      bestSize = size;
+    }
+  }
+  const out = new Uint8Array(mask.length);
+  for (let p = 0; p < mask.length; p++) if (label[p] === best && best >= 0) out[p] = 1;
+  return out;
+}
+
 /** Colours that outlines, shadows, hair, shoes, trousers and metal parts also take: their votes count half. */
 const NEUTRAL_COLORS: ReadonlySet<ColorName> = new Set(['white', 'gray', 'black', 'brown']);
 const NEUTRAL_VOTE = 0.5;
