@@ -542,8 +542,8 @@ export async function writeVae(
 }
 
 /**
- * Writes one part (model.onnx + config.json, diffusers' AutoencoderKL fields plus
- * `decoder_resnets_per_block`, the decoder's resnets per level) atomically.
+ * Writes one part (model.onnx + config.json, diffusers' AutoencoderKL fields plus, for the
+ * decoder, `decoder_resnets_per_block`, its resnets per level) atomically.
  */
 export async function writeVaePart(
   dir: string,
@@ -558,7 +558,7 @@ export async function writeVaePart(
     out_channels: 3,
     latent_channels: a.latentChannels,
     block_out_channels: a.blockOutChannels,
-    decoder_resnets_per_block: a.decoderResnetsPerBlock ?? 1,
+    ...(part === 'vae_decoder' ? { decoder_resnets_per_block: a.decoderResnetsPerBlock ?? 1 } : {}),
     norm_num_groups: a.normGroups,
     scaling_factor: scalingFactor,
     sample_size: 128,
