@@ -45,6 +45,7 @@ export const API_CHANNELS = [
   'renders.list',
   'renders.get',
   'renders.delete',
+  'renders.reveal',
   'jobs.list',
   'jobs.get',
   'jobs.cancel',

@@ -278,6 +278,15 @@ export interface Render {
   createdAt: Timestamp;
 }
 
+/**
+ * Where a render's named copy is: `path` is absolute on the machine that runs the studio (the
+ * browser-mode server is local). `shown`: the system file manager was opened on it (Electron).
+ */
+export interface RenderFileLocation {
+  path: string;
+  shown: boolean;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pages
 
@@ -789,6 +798,12 @@ export interface StudioApi {
     list(input: { panelId: Id }): Promise<Render[]>;
     get(input: { id: Id }): Promise<Render>;
     delete(input: { id: Id }): Promise<void>;
+    /**
+     * "Open file location": copies the render under a readable name into the data folder's
+     * `renders/<story>/` (content-addressed storage has none) and, in Electron, shows it in the
+     * system file manager.
+     */
+    reveal(input: { id: Id }): Promise<RenderFileLocation>;
   };
   jobs: {
     /** Jobs, newest first (at most `limit`, default 100). */

@@ -156,6 +156,9 @@ const dialogs: StudioHost = {
       : await dialog.showOpenDialog(options);
     return answer.canceled ? null : (answer.filePaths[0] ?? null);
   },
+  showItemInFolder(path) {
+    shell.showItemInFolder(path);
+  },
 };
 
 function createWindow(): void {

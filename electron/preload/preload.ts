@@ -55,6 +55,7 @@ const ALLOWED = [
   'renders.list',
   'renders.get',
   'renders.delete',
+  'renders.reveal',
   'jobs.list',
   'jobs.get',
   'jobs.cancel',

@@ -12,6 +12,8 @@ import type {
   Page,
   PageExportResult,
   Panel,
+  Render,
+  RenderFileLocation,
   StudioEvent,
 } from '../api/contract.js';
 import { encodePng } from '../../native-models/image/png.js';
@@ -607,16 +609,18 @@ describe('StudioService pages', () => {
     expect((await error('pages.export', { format: 'gif', storyId: story.id })).code).toBe('invalid_input');
   });
 
-  it('writes the export atomically where the host dialog says (Electron), or not at all when cancelled', async () => {
+  it('writes the export atomically where the host dialog says (Electron), or not at all when cancelled; reveals through the host', async () => {
     await service.close();
     let answer: string | null = join(dir, 'out', 'book.pdf');
     const asked: string[] = [];
+    const shown: string[] = [];
     const host: StudioHost = {
       chooseSavePath: async (input) => {
         asked.push(input.defaultName);
         return answer;
       },
       chooseFolder: async () => null,
+      showItemInFolder: (path) => shown.push(path),
     };
     service = await StudioService.open({
       dataDir: dir,
@@ -640,6 +644,44 @@ describe('StudioService pages', () => {
       status: 'cancelled',
       format: 'cbz',
     });
+    // "Open file location" goes through the host too
+    const render = (await ok<Render[]>('renders.list', { panelId: rendered.id }))[0];
+    const located = await ok<RenderFileLocation>('renders.reveal', { id: render.id });
+    expect(located.shown).toBe(true);
+    expect(shown).toEqual([located.path]);
+  });
+
+  it('reveals a render as a named copy in the data folder: same bytes reuse it, other bytes get a number', async () => {
+    const { story, rendered } = await storyWithPanels();
+    const first = (await ok<Render[]>('renders.list', { panelId: rendered.id }))[0];
+    const located = await ok<RenderFileLocation>('renders.reveal', { id: first.id });
+    const named = join(dir, 'renders', 'The Lighthouse', `Panel 1 - seed ${first.seed}.png`);
+    expect(located).toEqual({ path: named, shown: false });
+    const storedPath = join(dir, 'files', first.image.hash.slice(0, 2), first.image.hash.slice(2));
+    expect(new Uint8Array(await readFile(named))).toEqual(new Uint8Array(await readFile(storedPath)));
+    expect(await ok('renders.reveal', { id: first.id })).toEqual(located);
+
+    // the same seed at another size: other bytes under the same name
+    await ok('panels.update', { id: rendered.id, request: { width: 32, height: 32 } });
+    await ok('renders.renderPanel', { panelId: rendered.id, seed: first.seed });
+    await service.queue.whenIdle();
+    const second = (await ok<Render[]>('renders.list', { panelId: rendered.id }))[0];
+    expect(second.image.hash).not.toBe(first.image.hash);
+    expect((await ok<RenderFileLocation>('renders.reveal', { id: second.id })).path).toBe(
+      join(dir, 'renders', 'The Lighthouse', `Panel 1 - seed ${first.seed} (2).png`),
+    );
+    expect(await ok('renders.reveal', { id: first.id })).toEqual(located);
+    await ok('stories.update', { id: story.id, title: 'Night/Day' });
+    expect((await ok<RenderFileLocation>('renders.reveal', { id: first.id })).path).toBe(
+      join(dir, 'renders', 'Night Day', `Panel 1 - seed ${first.seed}.png`),
+    );
+
+    await ok('renders.delete', { id: second.id });
+    expect(await error('renders.reveal', { id: second.id })).toMatchObject({ code: 'not_found' });
+    await rm(storedPath);
+    expect((await error('renders.reveal', { id: first.id })).message).toBe(
+      'renders.reveal: the image of this render of "Panel 1" is missing from the library; render it again',
+    );
   });
 
   it('names export files safely', () => {

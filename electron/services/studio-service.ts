@@ -17,7 +17,7 @@
 import { RARE_IDENTIFIERS } from '../../native-models/tokenizer/rare-tokens.js';
 import { randomInt } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { DEFAULT_PAGE_SETTINGS, LayoutError, pageLayout, slotCount } from '../../common/pages/layout.js';
 import { TRAINING_DEFAULTS } from '../../common/training/settings.js';
@@ -42,6 +42,7 @@ import type {
   Panel,
   PanelRequest,
   Render,
+  RenderFileLocation,
   ResolvedRequestResult,
   Story,
   StudioApi,
@@ -81,7 +82,7 @@ import type {
   TrainingSampleRow,
   TrainingSubjectRow,
 } from './database.js';
-import { FileStore } from './file-store.js';
+import { FileStore, sha256Hex } from './file-store.js';
 import { JobQueue } from './job-queue.js';
 import type { JobContext, JobQueueEvent } from './job-queue.js';
 import {
@@ -135,11 +136,15 @@ export interface StudioHost {
   }): Promise<string | null>;
   /** Asks for a folder; an absolute path, or null when the user cancels. */
   chooseFolder(input: { title: string }): Promise<string | null>;
+  /** Opens the system file manager on a file, selecting it. */
+  showItemInFolder(path: string): void;
 }
 
 /** The model entry id of the built-in choice (embedded model, MSP_MODEL_DIR or the random test model). */
 export const DEFAULT_MODEL_ID = 'default';
 const ACTIVE_MODEL_KEY = 'active_model';
+/** How many differently-rendered files one "<panel> - seed <seed>" name may number before reveal refuses. */
+const MAX_NAMED_COPIES = 100;
 
 const EXPORT_TYPES: Record<PageExportFormat, { mediaType: string; extension: string; label: string }> = {
   png: { mediaType: 'image/png', extension: 'png', label: 'PNG image' },
@@ -656,6 +661,10 @@ export class StudioService {
           this.changed('render', id, 'deleted');
           this.changed('panel', row.panelId, 'updated');
         },
+        reveal: async (payload) => {
+          const { id } = parsePayload(S.idInput, payload, m('renders.reveal'));
+          return this.revealRender(id);
+        },
       },
       jobs: {
         list: async (payload) => {
@@ -961,6 +970,51 @@ export class StudioService {
       throw new ServiceError('invalid_input', `${method}: the folder ${dirname(target)} does not exist`);
     await writeFileAtomic(target, bytes);
     return { status: 'saved', ...result, savedTo: target };
+  }
+
+  /**
+   * "Open file location": 1. finds the render's story and panel, 2. copies its PNG to
+   * `renders/<story>/<panel> - seed <seed>.png` in the data folder (a name that already holds other
+   * bytes gets " (2)", " (3)", ...; a copy of the same bytes is reused), 3. has the host show it.
+   */
+  private async revealRender(id: string): Promise<RenderFileLocation> {
+    const method = 'renders.reveal';
+    // 1. Whose render.
+    const row = this.db.renders.get(id);
+    const panel = row && this.db.panels.get(row.panelId);
+    const story = panel && this.db.stories.get(panel.storyId);
+    if (!row || row.deletedAt !== null || !panel || !story) throw ServiceError.notFound(`render ${id}`);
+    if (!this.store.has(row.imageHash)) {
+      throw new ServiceError(
+        'not_found',
+        `${method}: the image of this render of "${panel.title}" is missing from the library; render it again`,
+      );
+    }
+
+    // 2. The named copy.
+    const folder = join(this.options.dataDir, 'renders', safeFileName(story.title));
+    await mkdir(folder, { recursive: true });
+    const stem = safeFileName(`${panel.title} - seed ${row.seed}`);
+    let path: string | null = null;
+    for (let n = 1; n <= MAX_NAMED_COPIES && path === null; n++) {
+      const candidate = join(folder, n === 1 ? `${stem}.png` : `${stem} (${n}).png`);
+      if (!existsSync(candidate)) {
+        await writeFileAtomic(candidate, await this.store.read(row.imageHash));
+        path = candidate;
+      } else if (sha256Hex(await readFile(candidate)) === row.imageHash) {
+        path = candidate;
+      }
+    }
+    if (path === null) {
+      throw new ServiceError(
+        'conflict',
+        `${method}: ${folder} already holds ${MAX_NAMED_COPIES} other files named "${stem}"; move some away`,
+      );
+    }
+
+    // 3. Show it (Electron); browser mode reports the path.
+    this.options.host?.showItemInFolder(path);
+    return { path, shown: this.options.host !== undefined };
   }
 
   /** One page ready to compose, or an error naming what stops it (page and slot numbers are 1-based). */

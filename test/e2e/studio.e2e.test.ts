@@ -7,7 +7,7 @@
  * Skipped, with a message, where /usr/bin/chromium is missing (`apt-get install -y chromium`).
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -272,6 +272,16 @@ describe.skipIf(!hasChromium)(
       const image = await decodeImageRgba(await fileBytes(render.image.url, server.origin, server.token));
       expect([image.width, image.height]).toEqual([128, 128]);
       expect(render.request.pose).toBeTruthy();
+
+      // "Open file location": browser mode saves a named copy and says where
+      await editor.history.first().click();
+      const message = await editor.openFileLocation();
+      const named = join(dataDir, 'renders', 'The Lighthouse', `Panel 1 - seed ${render.seed}.png`);
+      expect(message).toBe(`Saved as ${named}`);
+      expect(new Uint8Array(await readFile(named))).toEqual(
+        await fileBytes(render.image.url, server.origin, server.token),
+      );
+      await studio.screenshot('05b-file-location');
     }, 180_000);
 
     it('zooms with the wheel, pans with Space-drag, and keeps the map untouched while doing so', async () => {

@@ -19,6 +19,7 @@ import type {
   PageTemplateId,
   Panel,
   Render,
+  RenderFileLocation,
   Story,
   StudioClient,
   StudioEvent,
@@ -1042,6 +1043,11 @@ export class Studio {
 
   reuseSettings(render: Render): void {
     this.edit((d) => reuseSettings(d, render.panelRequest, render.seed), 'Reuse settings');
+  }
+
+  /** "Open file location": the render's named copy, shown in the file manager (Electron) or named. */
+  revealRender(render: Render): Promise<RenderFileLocation> {
+    return this.api.renders.reveal({ id: render.id });
   }
 
   /** Locks the seed; an unlocked seed is filled with the last render's so locking keeps that picture. */

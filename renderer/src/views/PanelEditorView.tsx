@@ -15,6 +15,7 @@ import {
   toOpenPoseJson,
 } from '../../../native-models/pose/openpose';
 import type { PoseTemplateName } from '../../../native-models/pose/openpose';
+import { errorMessage } from '../api/client';
 import type { RenderState } from '../app/store';
 import { useStudio } from '../app/useStudio';
 import { PanelCanvas } from '../canvas/PanelCanvas';
@@ -892,6 +893,9 @@ function RenderBar({
 }) {
   const [state, studio] = useStudio();
   const [copied, setCopied] = useState(false);
+  const [location, setLocation] = useState<{ renderId: string; kind: 'info' | 'error'; text: string } | null>(
+    null,
+  );
   const panelId = state.panelId;
   const job = renderState.job;
   const active = job !== null && (job.state === 'queued' || job.state === 'running');
@@ -976,7 +980,34 @@ function RenderBar({
               >
                 Open image
               </button>
+              <button
+                title="Save a copy named after the panel and seed, and show where it is"
+                onClick={() => {
+                  const renderId = shown.id;
+                  studio.revealRender(shown).then(
+                    ({ path, shown: opened }) =>
+                      setLocation({
+                        renderId,
+                        kind: 'info',
+                        text: opened ? `Shown in your file manager: ${path}` : `Saved as ${path}`,
+                      }),
+                    (error: unknown) => setLocation({ renderId, kind: 'error', text: errorMessage(error) }),
+                  );
+                }}
+              >
+                Open file location
+              </button>
             </div>
+            {location?.renderId === shown.id && (
+              <p
+                className={location.kind === 'error' ? 'error-text' : 'muted'}
+                role={location.kind === 'error' ? 'alert' : 'status'}
+                data-testid="render-location"
+                style={{ margin: 0, userSelect: 'text', overflowWrap: 'anywhere' }}
+              >
+                {location.text}
+              </p>
+            )}
           </div>
         )}
       </div>

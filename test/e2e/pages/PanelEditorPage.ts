@@ -188,6 +188,14 @@ export class PanelEditorPage {
     await this.page.getByRole('button', { name: 'Scaffold in use' }).waitFor();
   }
 
+  /** Clicks "Open file location"; the message it shows (a path in browser mode). */
+  async openFileLocation(): Promise<string> {
+    await this.page.getByRole('button', { name: 'Open file location' }).click();
+    const message = this.page.getByTestId('render-location');
+    await message.waitFor();
+    return (await message.textContent()) ?? '';
+  }
+
   async reuseSettings(): Promise<void> {
     await this.page.getByRole('button', { name: 'Reuse settings' }).click();
   }
