@@ -58,7 +58,7 @@ import {
 import type { History } from '../editor/history';
 import { documentFromRequest, requestPatch, reuseSettings, saveDelta } from '../editor/request';
 import { stepBrushSize } from '../editor/shortcuts';
-import { insertPanel, movePanel, reconcileOrder, removePanel } from '../editor/storyboard';
+import { insertPanel, movePanel, reconcileOrder, removePanel, sameOrder } from '../editor/storyboard';
 import type { StoryboardState } from '../editor/storyboard';
 import type { Moved, ToolId } from '../editor/tools';
 import { validatePanel } from '../editor/validate';
@@ -691,11 +691,14 @@ export class Studio {
           }
         : {}),
       panels: { ...this.current.panels, ...Object.fromEntries(panels.map((p) => [p.id, p])) },
-      board: mapHistory(this.current.board, (state) =>
-        gone.reduce(
-          (s, id) => removePanel(s, id),
-          added.reduce((s, id) => insertPanel(s, id), state),
-        ),
+      board: mapHistory(
+        this.current.board,
+        (state) =>
+          gone.reduce(
+            (s, id) => removePanel(s, id),
+            added.reduce((s, id) => insertPanel(s, id), state),
+          ),
+        sameOrder,
       ),
     });
     return true;

@@ -79,6 +79,36 @@ describe('history', () => {
     expect(redo(m).present).toBe('c+');
   });
 
+  it('mapHistory with `same` drops the steps the mapping left with nothing to do, past and future', () => {
+    // states are sets of letters; the mapping removes 'x' everywhere
+    let h = createHistory('ab');
+    for (const [next, label] of [
+      ['abx', 'Add x'],
+      ['bx', 'Remove a'],
+      ['bxy', 'Add y'],
+      ['bx', 'Remove y'],
+      ['b', 'Remove x'],
+    ] as const) {
+      h = commit(h, next, { label, now: h.past.length * 10_000 });
+    }
+    h = undo(undo(h)); // present 'bxy'; future: 'b' (redo 2), 'bx' (redo 1)
+    const m = mapHistory(
+      h,
+      (s) => s.replace('x', ''),
+      (a, b) => a === b,
+    );
+    expect(m.past.map((e) => [e.state, e.label])).toEqual([
+      ['ab', 'Remove a'],
+      ['b', 'Add y'],
+    ]);
+    expect(m.present).toBe('by');
+    expect(m.future.map((e) => [e.state, e.label])).toEqual([['b', 'Remove y']]);
+    expect(undo(m).present).toBe('b');
+    expect(undo(undo(m)).present).toBe('ab');
+    expect(redo(m).present).toBe('b');
+    expect(canRedo(redo(m))).toBe(false);
+  });
+
   it('keeps at most HISTORY_LIMIT steps', () => {
     let h = createHistory(0);
     for (let i = 1; i <= HISTORY_LIMIT + 10; i++) h = commit(h, i, { label: String(i) });

@@ -73,14 +73,26 @@ export function replacePresent<T>(history: History<T>, present: T): History<T> {
 /**
  * Applies `f` to every state, past, present and future, without an undo step: for facts that hold in
  * every state (a panel another window added must not be deleted by undoing to a state without it).
+ * With `same`, steps that `f` left with nothing to do (their before and after states became the
+ * same) are dropped, so no undo does nothing.
  */
-export function mapHistory<T>(history: History<T>, f: (state: T) => T): History<T> {
+export function mapHistory<T>(
+  history: History<T>,
+  f: (state: T) => T,
+  same?: (a: T, b: T) => boolean,
+): History<T> {
   const entry = (e: HistoryEntry<T>): HistoryEntry<T> => ({ ...e, state: f(e.state) });
+  const past = history.past.map(entry);
+  const present = f(history.present);
+  const future = history.future.map(entry);
+  if (!same) return { ...history, past, present, future };
+  // past[i] leads to past[i + 1] (the last to the present); future[j] is reached from future[j + 1]
+  // (the last from the present)
   return {
     ...history,
-    past: history.past.map(entry),
-    present: f(history.present),
-    future: history.future.map(entry),
+    past: past.filter((e, i) => !same(e.state, i + 1 < past.length ? past[i + 1].state : present)),
+    present,
+    future: future.filter((e, j) => !same(e.state, j + 1 < future.length ? future[j + 1].state : present)),
   };
 }
 

@@ -9,6 +9,11 @@ export interface StoryboardState {
   readonly order: readonly string[];
 }
 
+/** True when two states hold the same panels in the same order. */
+export function sameOrder(a: StoryboardState, b: StoryboardState): boolean {
+  return a.order.length === b.order.length && a.order.every((id, i) => b.order[i] === id);
+}
+
 /** Moves the panel at `from` so it ends up at index `to` (indices in the current order). */
 export function movePanel(state: StoryboardState, from: number, to: number): StoryboardState {
   const n = state.order.length;
