@@ -18,13 +18,16 @@ export interface VaeArchitecture {
    * grown from a trained one keeps its blocks as `resnets.0` and adds `resnets.1`, ... after them.
    */
   decoderResnetsPerBlock?: number;
+  /** Resnets per encoder level (default 1); grown the same way, `resnets.0` first. */
+  encoderResnetsPerBlock?: number;
 }
 
 export function vaeEncoder(m: ModelBuilder, a: VaeArchitecture, image: string): string {
   const blocks = a.blockOutChannels;
   let h = m.conv2d('encoder.conv_in', image, blocks[0], 3);
   blocks.forEach((ch, i) => {
-    h = m.resnetBlock(`encoder.down_blocks.${i}.resnets.0`, h, undefined, ch, a.normGroups);
+    for (let j = 0; j < (a.encoderResnetsPerBlock ?? 1); j++)
+      h = m.resnetBlock(`encoder.down_blocks.${i}.resnets.${j}`, h, undefined, ch, a.normGroups);
     if (i < blocks.length - 1) h = m.downsample(`encoder.down_blocks.${i}.downsamplers.0`, h);
   });
   h = m.resnetBlock('encoder.mid_block.resnets.0', h, undefined, blocks[blocks.length - 1], a.normGroups);

@@ -4,7 +4,8 @@
  * `--text-encoder` to replace text_encoder/ even under a trained UNet; unet takes `--regional X`,
  * the share of regional samples; unet and controlnet take `--caption-dropout X`, the share of
  * samples trained on the empty prompt, default 0.1; vae-encoder takes `--anchor X`, the weight
- * that keeps its latents where the UNet learned them, default 0.1):
+ * that keeps its latents where the UNet learned them, default 0.1, and `--encoder-resnets N`, the
+ * resnets per encoder level, more than the folder's grows the encoder):
  * the recipes of the embedded tiny models, one stage at a time, with checkpoints in the work
  * folder so a stage can run in the background and continue in a later session.
  *
@@ -15,6 +16,7 @@
  * the model folder (default native-models/weights/tiny-sd), refreshes model_index.json and merges
  * its figures into metrics.json there.
  */
+import type { VaeArchitecture } from '../models/vae.js';
 import { readOnnxWeights } from '../training/onnx-weights.js';
 import { RARE_IDENTIFIERS } from '../tokenizer/rare-tokens.js';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -32,6 +34,7 @@ import {
 import {
   encoderShift,
   evaluateVae,
+  resnetsPerBlock,
   TINY_VAE,
   TINY_VAE_GROWN,
   trainVae,
@@ -133,6 +136,8 @@ type Stage = (o: {
   captionDropout?: number;
   /** vae-encoder: weight of the anchor to the original posterior means (default 0.1). */
   anchor?: number;
+  /** vae-encoder: resnets per encoder level (default the folder's; more grows the encoder). */
+  encoderResnets?: number;
 }) => Promise<void>;
 
 /** One line of stage output on stdout. */
@@ -287,13 +292,29 @@ const STAGES: Record<string, Stage> = {
     const { scaling_factor: scalingFactor } = JSON.parse(
       await readFile(join(o.out, 'vae_encoder', 'config.json'), 'utf8'),
     ) as { scaling_factor: number };
+    const initialWeights = await readOnnxWeights(encoderPath);
+    const decoderWeights = await readOnnxWeights(decoderPath);
+    const current = resnetsPerBlock(initialWeights, 'encoder');
+    const encoderResnets = o.encoderResnets ?? current;
+    if (!Number.isInteger(encoderResnets) || encoderResnets < current) {
+      throw new RangeError(
+        `--encoder-resnets must be a whole number of at least ${current} (the folder's encoder has ${current} per level)`,
+      );
+    }
+    const architecture: VaeArchitecture = {
+      ...TINY_VAE,
+      decoderResnetsPerBlock: resnetsPerBlock(decoderWeights, 'decoder'),
+      encoderResnetsPerBlock: encoderResnets,
+    };
     const before = await evaluateVae({ encoder, decoder }, worldImages, { count: 64, size: 128 });
-    log(`vae-encoder: the folder's VAE reconstructs at ${before.psnr.toFixed(2)} dB`);
+    log(
+      `vae-encoder: the folder's VAE reconstructs at ${before.psnr.toFixed(2)} dB; training an encoder with ${encoderResnets} resnet(s) per level (${current} in the folder)`,
+    );
     const result = await trainVaeEncoder({
-      initialWeights: await readOnnxWeights(encoderPath),
+      initialWeights,
       anchorEncoder: encoder,
-      decoderWeights: await readOnnxWeights(decoderPath),
-      architecture: TINY_VAE_GROWN,
+      decoderWeights,
+      architecture,
       images: worldImages,
       scalingFactor,
       ...(o.anchor !== undefined ? { anchorWeight: o.anchor } : {}),
@@ -304,7 +325,7 @@ const STAGES: Record<string, Stage> = {
       resume: o.resume,
       onProgress: progressLog('vae-encoder', log),
     });
-    const refined = vaeEncoderModel(result.parameters, TINY_VAE);
+    const refined = vaeEncoderModel(result.parameters, architecture);
     const after = await evaluateVae({ encoder: refined, decoder }, worldImages, { count: 64, size: 128 });
     const shift = await encoderShift({ before: encoder, after: refined }, worldImages, scalingFactor);
     const minutes = ((performance.now() - started) / 60000).toFixed(1);
@@ -314,10 +335,11 @@ const STAGES: Record<string, Stage> = {
       );
       return;
     }
-    await writeVaePart(o.out, 'vae_encoder', refined, scalingFactor, TINY_VAE);
+    await writeVaePart(o.out, 'vae_encoder', refined, scalingFactor, architecture);
     await mergeMetrics(o.out, {
       vae_psnr_db: Number(after.psnr.toFixed(2)),
       vae_encoder_steps: result.step,
+      vae_encoder_resnets_per_block: encoderResnets,
       vae_encoder_latent_shift: Number(shift.toFixed(4)),
     });
     log(
@@ -503,6 +525,7 @@ async function main(): Promise<number> {
       regional: { type: 'string' },
       'caption-dropout': { type: 'string' },
       anchor: { type: 'string' },
+      'encoder-resnets': { type: 'string' },
     },
   });
   const stage = values.stage;
@@ -524,6 +547,7 @@ async function main(): Promise<number> {
     ...(values.regional ? { regional: Number(values.regional) } : {}),
     ...(values['caption-dropout'] ? { captionDropout: Number(values['caption-dropout']) } : {}),
     ...(values.anchor ? { anchor: Number(values.anchor) } : {}),
+    ...(values['encoder-resnets'] ? { encoderResnets: Number(values['encoder-resnets']) } : {}),
     out,
     work,
   });

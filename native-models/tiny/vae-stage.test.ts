@@ -10,6 +10,7 @@ import { readOnnxWeights } from '../training/onnx-weights.js';
 import {
   encoderShift,
   growDecoderValues,
+  resnetsPerBlock,
   trainVaeDecoder,
   trainVaeEncoder,
   vaeEncoderModel,
@@ -223,6 +224,69 @@ describe('refining the VAE encoder against the frozen decoder', () => {
     const tight = await shift(100);
     expect(loose).toBeGreaterThan(0);
     expect(tight).toBeLessThan(0.5 * loose);
+  });
+
+  it('grows the encoder: added resnets start as identities, train, and the count is read back from the names', async () => {
+    const trained = randomVaeWeights(SMALL);
+    const start = await shippedEncoder(trained);
+    const grownArchitecture: VaeArchitecture = { ...SMALL, encoderResnetsPerBlock: 2 };
+    const grow = (steps: number, anchorWeight: number, losses: number[]) =>
+      trainVaeEncoder({
+        initialWeights: start.weights,
+        anchorEncoder: start.bytes,
+        decoderWeights: trained,
+        architecture: grownArchitecture,
+        images: blobs,
+        size: 16,
+        scalingFactor: 0.5,
+        anchorWeight,
+        steps,
+        batch: 4,
+        lr: 3e-3,
+        onProgress: (p) => losses.push(p.loss),
+      });
+    // at step 0 the grown encoder is the trained one: a heavy anchor adds nothing to the first loss
+    const plain: number[] = [];
+    await refine(start, trained, 1, 0, plain);
+    const anchored: number[] = [];
+    await grow(1, 1e3, anchored);
+    expect(Math.abs(anchored[0] - plain[0])).toBeLessThan(1e-4 * plain[0]);
+
+    const losses: number[] = [];
+    const result = await grow(60, 0, losses);
+    expect(result.grown.length).toBeGreaterThan(0);
+    expect(result.grown.every((n) => /^encoder\.down_blocks\.\d+\.resnets\.1\./.test(n))).toBe(true);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(mean(losses.slice(-10))).toBeLessThan(0.9 * mean(losses.slice(0, 5)));
+    const conv2 = result.parameters.find((p) => p.name === 'encoder.down_blocks.0.resnets.1.conv2.weight');
+    expect(conv2?.data.some((v) => v !== 0)).toBe(true); // trained away from its zero start
+    expect(resnetsPerBlock(result.parameters, 'encoder')).toBe(2);
+    expect(resnetsPerBlock(trained, 'encoder')).toBe(1);
+    expect(resnetsPerBlock(randomVaeWeights(GROWN), 'decoder')).toBe(3);
+    expect(() =>
+      resnetsPerBlock(
+        trained.filter((p) => !p.name.startsWith('decoder.')),
+        'decoder',
+      ),
+    ).toThrow(/no decoder resnets/);
+
+    // the grown encoder exports and writes its resnet count
+    const dir = await mkdtemp(join(tmpdir(), 'vae-grown-'));
+    dirs.push(dir);
+    await writeVaePart(
+      dir,
+      'vae_encoder',
+      vaeEncoderModel(result.parameters, grownArchitecture),
+      0.5,
+      grownArchitecture,
+    );
+    const config = JSON.parse(await readFile(join(dir, 'vae_encoder', 'config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(config.encoder_resnets_per_block).toBe(2);
+    expect(config).not.toHaveProperty('decoder_resnets_per_block');
+    expect(resnetsPerBlock(await readOnnxWeights(join(dir, 'vae_encoder', 'model.onnx')), 'encoder')).toBe(2);
   });
 
   it('refuses weights that do not fit the architecture', async () => {

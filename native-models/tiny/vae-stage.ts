@@ -169,6 +169,22 @@ export function vaeDecoderTrainingGraph(a: VaeArchitecture, batch: number, laten
 
 /** A resnet a grown decoder adds: `decoder.up_blocks.<i>.resnets.<j>` with j >= 1. */
 const GROWN_RESNET = /^decoder\.up_blocks\.\d+\.resnets\.[1-9]\d*\./;
+/** A resnet a grown encoder adds: `encoder.down_blocks.<i>.resnets.<j>` with j >= 1. */
+const GROWN_ENCODER_RESNET = /^encoder\.down_blocks\.\d+\.resnets\.[1-9]\d*\./;
+
+/** Resnets per level of a trained encoder or decoder, read from its weights' names. */
+export function resnetsPerBlock(weights: readonly ParameterTensor[], part: 'encoder' | 'decoder'): number {
+  const pattern = new RegExp(
+    `^${part}\\.${part === 'encoder' ? 'down' : 'up'}_blocks\\.0\\.resnets\\.(\\d+)\\.`,
+  );
+  let count = 0;
+  for (const w of weights) {
+    const match = pattern.exec(w.name);
+    if (match) count = Math.max(count, Number(match[1]) + 1);
+  }
+  if (count === 0) throw new RangeError(`these weights have no ${part} resnets`);
+  return count;
+}
 
 /**
  * Sets a decoder builder's initial values from trained weights. Parameters the weights lack must
@@ -293,6 +309,10 @@ export interface VaeEncoderTrainingOptions extends TrainingRunOptions {
   anchorEncoder: Uint8Array;
   /** The frozen decoder's weights (it must be built by `architecture`). */
   decoderWeights: readonly ParameterTensor[];
+  /**
+   * Encoder and decoder. An encoder with more resnets per level than `initialWeights` is grown:
+   * the added ones start as identities (conv2 at zero), so training starts at the trained encoder.
+   */
   architecture: VaeArchitecture;
   images: ImageSource;
   /**
@@ -366,7 +386,7 @@ class AnchoredImageBatches implements DataLoader {
  */
 export async function trainVaeEncoder(
   o: VaeEncoderTrainingOptions,
-): Promise<{ parameters: ParameterTensor[]; step: number; lastLoss: number }> {
+): Promise<{ parameters: ParameterTensor[]; step: number; lastLoss: number; grown: string[] }> {
   const a = o.architecture;
   const batch = o.batch ?? 4;
   const lr = o.lr ?? 3e-4;
@@ -378,8 +398,16 @@ export async function trainVaeEncoder(
     anchorWeight: o.anchorWeight ?? 0.1,
   });
   const given = new Map([...o.initialWeights, ...o.decoderWeights].map((w) => [w.name, w]));
+  const grown: string[] = [];
   for (const p of m.params) {
     const w = given.get(p.name);
+    if (!w && GROWN_ENCODER_RESNET.test(p.name)) {
+      // an added encoder resnet: random, but conv2 at zero, so it starts as the identity
+      if (/\.conv2\.(weight|bias)$/.test(p.name))
+        g.setInitializer(p.name, new Float32Array(p.shape.reduce((x, y) => x * y, 1)));
+      grown.push(p.name);
+      continue;
+    }
     if (!w) throw new RangeError(`the trained VAE has no weight ${p.name}`);
     if (w.shape.join('x') !== p.shape.join('x'))
       throw new RangeError(
@@ -405,7 +433,7 @@ export async function trainVaeEncoder(
       },
     );
     const result = await trainer.train(o.steps, { signal: o.signal, onProgress: o.onProgress });
-    return { parameters: step.parameters, step: result.step, lastLoss: result.lastLoss };
+    return { parameters: step.parameters, step: result.step, lastLoss: result.lastLoss, grown };
   } finally {
     await step.dispose();
     await anchorEncoder.release();
@@ -542,8 +570,8 @@ export async function writeVae(
 }
 
 /**
- * Writes one part (model.onnx + config.json, diffusers' AutoencoderKL fields plus, for the
- * decoder, `decoder_resnets_per_block`, its resnets per level) atomically.
+ * Writes one part (model.onnx + config.json, diffusers' AutoencoderKL fields plus its resnets per
+ * level, `encoder_resnets_per_block` or `decoder_resnets_per_block`) atomically.
  */
 export async function writeVaePart(
   dir: string,
@@ -558,7 +586,9 @@ export async function writeVaePart(
     out_channels: 3,
     latent_channels: a.latentChannels,
     block_out_channels: a.blockOutChannels,
-    ...(part === 'vae_decoder' ? { decoder_resnets_per_block: a.decoderResnetsPerBlock ?? 1 } : {}),
+    ...(part === 'vae_decoder'
+      ? { decoder_resnets_per_block: a.decoderResnetsPerBlock ?? 1 }
+      : { encoder_resnets_per_block: a.encoderResnetsPerBlock ?? 1 }),
     norm_num_groups: a.normGroups,
     scaling_factor: scalingFactor,
     sample_size: 128,
