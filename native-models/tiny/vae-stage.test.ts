@@ -180,12 +180,13 @@ describe('refining the VAE encoder against the frozen decoder', () => {
     steps: number,
     anchorWeight: number,
     losses: number[] = [],
+    architecture: VaeArchitecture = SMALL,
   ) =>
     trainVaeEncoder({
       initialWeights: start.weights,
       anchorEncoder: start.bytes,
       decoderWeights,
-      architecture: SMALL,
+      architecture,
       images: blobs,
       size: 16,
       scalingFactor: 0.5,
@@ -231,20 +232,7 @@ describe('refining the VAE encoder against the frozen decoder', () => {
     const start = await shippedEncoder(trained);
     const grownArchitecture: VaeArchitecture = { ...SMALL, encoderResnetsPerBlock: 2 };
     const grow = (steps: number, anchorWeight: number, losses: number[]) =>
-      trainVaeEncoder({
-        initialWeights: start.weights,
-        anchorEncoder: start.bytes,
-        decoderWeights: trained,
-        architecture: grownArchitecture,
-        images: blobs,
-        size: 16,
-        scalingFactor: 0.5,
-        anchorWeight,
-        steps,
-        batch: 4,
-        lr: 3e-3,
-        onProgress: (p) => losses.push(p.loss),
-      });
+      refine(start, trained, steps, anchorWeight, losses, grownArchitecture);
     // at step 0 the grown encoder is the trained one: a heavy anchor adds nothing to the first loss
     const plain: number[] = [];
     await refine(start, trained, 1, 0, plain);
