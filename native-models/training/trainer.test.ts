@@ -92,6 +92,28 @@ describe('Trainer', () => {
     });
   });
 
+  it('a fresh run in a folder of a longer earlier run keeps its own checkpoints, and resumes from them', async () => {
+    const dir = await makeTempDir();
+    await (
+      await Trainer.create(options(await toyStep(), { checkpointDir: dir, checkpointEvery: 4 }))
+    ).train(12);
+    expect((await readdir(dir)).filter((n) => n.startsWith('step-')).sort()).toEqual([
+      'step-000008',
+      'step-000012',
+    ]);
+    // a new run (no resume) in the same folder: the earlier run's later checkpoints must not win
+    const fresh = await Trainer.create(options(await toyStep(7), { checkpointDir: dir, checkpointEvery: 2 }));
+    await fresh.train(4);
+    expect((await readdir(dir)).filter((n) => n.startsWith('step-')).sort()).toEqual([
+      'step-000002',
+      'step-000004',
+    ]);
+    const resumed = await Trainer.create(options(await toyStep(99), { checkpointDir: dir }), {
+      resume: true,
+    });
+    expect(resumed.step).toBe(4);
+  });
+
   it('stops on a NaN loss with a clear error and keeps the last good checkpoint', async () => {
     const dir = await makeTempDir();
     const step = await toyStep();

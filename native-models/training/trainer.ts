@@ -281,10 +281,18 @@ export class Trainer {
     return final;
   }
 
+  /**
+   * Keeps the newest `keepCheckpoints` of this run. Checkpoints past the step just saved belong to
+   * an earlier run that went further (a fresh run in the same folder): they go too, or pruning by
+   * name would keep them and delete this run's own.
+   */
   private async pruneCheckpoints(dir: string): Promise<void> {
     const keep = this.options.keepCheckpoints ?? 2;
     const all = (await readdir(dir)).filter((n) => /^step-\d+$/.test(n)).sort();
-    for (const old of all.slice(0, Math.max(0, all.length - keep)))
+    const stepOf = (name: string) => Number(name.slice('step-'.length));
+    const stale = all.filter((n) => stepOf(n) > this.step);
+    const ours = all.filter((n) => stepOf(n) <= this.step);
+    for (const old of [...stale, ...ours.slice(0, Math.max(0, ours.length - keep))])
       await rm(join(dir, old), { recursive: true, force: true });
   }
 
