@@ -167,16 +167,20 @@ export function vaeDecoderTrainingGraph(a: VaeArchitecture, batch: number, laten
   return { m, loss };
 }
 
-/** A resnet a grown decoder adds: `decoder.up_blocks.<i>.resnets.<j>` with j >= 1. */
-const GROWN_RESNET = /^decoder\.up_blocks\.\d+\.resnets\.[1-9]\d*\./;
-/** A resnet a grown encoder adds: `encoder.down_blocks.<i>.resnets.<j>` with j >= 1. */
-const GROWN_ENCODER_RESNET = /^encoder\.down_blocks\.\d+\.resnets\.[1-9]\d*\./;
+/** The resnets of a level: `encoder.down_blocks.<level>.resnets.<j>` or `decoder.up_blocks.<level>.resnets.<j>`. */
+function resnetPattern(part: 'encoder' | 'decoder', level: string, index: string): RegExp {
+  return new RegExp(
+    `^${part}\\.${part === 'encoder' ? 'down' : 'up'}_blocks\\.${level}\\.resnets\\.${index}\\.`,
+  );
+}
+
+/** A resnet a grown decoder or encoder adds: `resnets.<j>` with j >= 1. */
+const GROWN_DECODER_RESNET = resnetPattern('decoder', '\\d+', '[1-9]\\d*');
+const GROWN_ENCODER_RESNET = resnetPattern('encoder', '\\d+', '[1-9]\\d*');
 
 /** Resnets per level of a trained encoder or decoder, read from its weights' names. */
 export function resnetsPerBlock(weights: readonly ParameterTensor[], part: 'encoder' | 'decoder'): number {
-  const pattern = new RegExp(
-    `^${part}\\.${part === 'encoder' ? 'down' : 'up'}_blocks\\.0\\.resnets\\.(\\d+)\\.`,
-  );
+  const pattern = resnetPattern(part, '0', '(\\d+)');
   let count = 0;
   for (const w of weights) {
     const match = pattern.exec(w.name);
@@ -203,7 +207,7 @@ export function growDecoderValues(m: ModelBuilder, weights: readonly ParameterTe
           `decoder weight ${p.name} is ${w.shape.join('x')}, the architecture wants ${p.shape.join('x')}`,
         );
       m.values.set(p.name, Float32Array.from(w.data));
-    } else if (GROWN_RESNET.test(p.name)) {
+    } else if (GROWN_DECODER_RESNET.test(p.name)) {
       if (/\.conv2\.(weight|bias)$/.test(p.name)) m.values.get(p.name)?.fill(0);
       grown.push(p.name);
     } else {
