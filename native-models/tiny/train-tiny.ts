@@ -3,9 +3,11 @@
  * (evaluate also takes `--guidance X` and `--sweep`, a quick run that writes nothing; clip takes
  * `--text-encoder` to replace text_encoder/ even under a trained UNet; unet takes `--regional X`,
  * the share of regional samples; unet and controlnet take `--caption-dropout X`, the share of
- * samples trained on the empty prompt, default 0.1; vae-encoder takes `--anchor X`, the weight
+ * samples trained on the empty prompt, default 0.1, and `--dataset-size N`, the scenes encoded
+ * once and cached, default 32,000 and 4,000; vae-encoder takes `--anchor X`, the weight
  * that keeps its latents where the UNet learned them, default 0.1, and `--encoder-resnets N`, the
- * resnets per encoder level, more than the folder's grows the encoder):
+ * resnets per encoder level, more than the folder's grows the encoder; a flag the stage does not
+ * read, or a value out of range, is refused before anything runs: train-args.ts):
  * the recipes of the embedded tiny models, one stage at a time, with checkpoints in the work
  * folder so a stage can run in the background and continue in a later session.
  *
@@ -22,7 +24,7 @@ import { RARE_IDENTIFIERS } from '../tokenizer/rare-tokens.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseTrainArgs, type StageName, type StageOptions } from './train-args.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { Rng } from '../tensor/random.js';
 import {
@@ -118,27 +120,7 @@ async function writeModelIndex(dir: string): Promise<void> {
   await writeFileAtomic(join(dir, 'model_index.json'), JSON.stringify(index, null, 2) + '\n');
 }
 
-type Stage = (o: {
-  steps?: number;
-  batch?: number;
-  resume: boolean;
-  out: string;
-  work: string;
-  /** evaluate: classifier-free guidance scale (default the studio's). */
-  guidance?: number;
-  /** evaluate: a quarter of the counts, printed only (metrics.json and the grid stay as they are). */
-  sweep?: boolean;
-  /** clip: also replace text_encoder/ when a UNet trained on the old one is in the folder. */
-  textEncoder?: boolean;
-  /** unet: share of regional samples (MSP segments with their own prompts; default 0). */
-  regional?: number;
-  /** unet, controlnet: share of samples trained on the empty prompt (default 0.1). */
-  captionDropout?: number;
-  /** vae-encoder: weight of the anchor to the original posterior means (default 0.1). */
-  anchor?: number;
-  /** vae-encoder: resnets per encoder level (default the folder's; more grows the encoder). */
-  encoderResnets?: number;
-}) => Promise<void>;
+type Stage = (o: StageOptions) => Promise<void>;
 
 /** One line of stage output on stdout. */
 function log(line: string): void {
@@ -174,7 +156,7 @@ function progressLog<P extends { step: number; totalSteps: number; loss: number;
   };
 }
 
-const STAGES: Record<string, Stage> = {
+const STAGES: Partial<Record<StageName, Stage>> = {
   /** A CLIP-format BPE tokenizer learned from 20,000 world captions, plus the rare identifier tokens. */
   async tokenizer(o) {
     const rng = new Rng(20_261_126);
@@ -420,6 +402,7 @@ STAGES.unet = async (o) => {
     resume: o.resume,
     ...(o.regional !== undefined ? { regionalShare: o.regional } : {}),
     ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
+    ...(o.datasetSize !== undefined ? { datasetSize: o.datasetSize } : {}),
     log,
     onProgress: progressLog('unet', log),
   });
@@ -449,6 +432,7 @@ STAGES.controlnet = async (o) => {
     checkpointEvery: 50,
     resume: o.resume,
     ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
+    ...(o.datasetSize !== undefined ? { datasetSize: o.datasetSize } : {}),
     log,
     onProgress: progressLog('controlnet', log),
   });
@@ -511,46 +495,20 @@ STAGES.evaluate = async (o) => {
 };
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      stage: { type: 'string' },
-      resume: { type: 'boolean' },
-      steps: { type: 'string' },
-      batch: { type: 'string' },
-      out: { type: 'string' },
-      work: { type: 'string' },
-      guidance: { type: 'string' },
-      sweep: { type: 'boolean' },
-      'text-encoder': { type: 'boolean' },
-      regional: { type: 'string' },
-      'caption-dropout': { type: 'string' },
-      anchor: { type: 'string' },
-      'encoder-resnets': { type: 'string' },
-    },
+  const parsed = parseTrainArgs(process.argv.slice(2), {
+    out: join(REPO, 'native-models', 'weights', 'tiny-sd'),
+    work: join(REPO, '.tmp', 'tiny'),
   });
-  const stage = values.stage;
-  if (!stage || !(stage in STAGES)) {
-    process.stderr.write(`train:tiny: --stage must be one of ${Object.keys(STAGES).join(', ')}\n`);
+  if ('error' in parsed) {
+    process.stderr.write(`train:tiny: ${parsed.error}\n`);
     return 2;
   }
-  const out = resolve(values.out ?? join(REPO, 'native-models', 'weights', 'tiny-sd'));
-  const work = resolve(values.work ?? join(REPO, '.tmp', 'tiny'));
-  await mkdir(out, { recursive: true });
-  await mkdir(work, { recursive: true });
-  await STAGES[stage]({
-    ...(values.steps ? { steps: Number(values.steps) } : {}),
-    ...(values.batch ? { batch: Number(values.batch) } : {}),
-    resume: values.resume === true,
-    ...(values.guidance ? { guidance: Number(values.guidance) } : {}),
-    sweep: values.sweep === true,
-    textEncoder: values['text-encoder'] === true,
-    ...(values.regional ? { regional: Number(values.regional) } : {}),
-    ...(values['caption-dropout'] ? { captionDropout: Number(values['caption-dropout']) } : {}),
-    ...(values.anchor ? { anchor: Number(values.anchor) } : {}),
-    ...(values['encoder-resnets'] ? { encoderResnets: Number(values['encoder-resnets']) } : {}),
-    out,
-    work,
-  });
+  const o = { ...parsed.options, out: resolve(parsed.options.out), work: resolve(parsed.options.work) };
+  await mkdir(o.out, { recursive: true });
+  await mkdir(o.work, { recursive: true });
+  const run = STAGES[parsed.stage];
+  if (!run) throw new Error(`train:tiny: the ${parsed.stage} stage has no recipe`);
+  await run(o);
   return 0;
 }
 

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { parseTrainArgs } from './train-args.js';
+
+const defaults = { out: '/models/tiny-sd', work: '/work/tiny' };
+const parse = (...argv: string[]) => parseTrainArgs(argv, defaults);
+
+describe('parseTrainArgs', () => {
+  it('reads a stage with its numbers and the default folders', () => {
+    expect(
+      parse(
+        '--stage',
+        'unet',
+        '--steps',
+        '47000',
+        '--resume',
+        '--regional',
+        '0.5',
+        '--dataset-size',
+        '16000',
+      ),
+    ).toEqual({
+      stage: 'unet',
+      options: {
+        resume: true,
+        out: '/models/tiny-sd',
+        work: '/work/tiny',
+        steps: 47000,
+        regional: 0.5,
+        datasetSize: 16000,
+      },
+    });
+    expect(parse('--stage', 'evaluate', '--guidance', '5', '--sweep', '--out', '/elsewhere')).toEqual({
+      stage: 'evaluate',
+      options: { resume: false, out: '/elsewhere', work: '/work/tiny', guidance: 5, sweep: true },
+    });
+    expect(parse('--stage', 'vae-encoder', '--anchor', '0', '--encoder-resnets', '2')).toMatchObject({
+      options: { anchor: 0, encoderResnets: 2 },
+    });
+  });
+
+  it('names the stages when the stage is missing or unknown', () => {
+    expect(parse()).toEqual({ error: expect.stringContaining('--stage must be one of tokenizer, vae,') });
+    expect(parse('--stage', 'unte')).toEqual({ error: expect.stringContaining("(got 'unte')") });
+  });
+
+  it('refuses values out of range, with the flag and the value', () => {
+    for (const [flag, value, range] of [
+      ['--steps', 'abc', 'a whole number of at least 1'],
+      ['--steps', '0', 'a whole number of at least 1'],
+      ['--steps', '1.5', 'a whole number of at least 1'],
+      ['--steps', '', 'a whole number of at least 1'],
+      ['--regional', '1.2', 'a share from 0 to 1'],
+      ['--caption-dropout', '-0.1', 'a share from 0 to 0.5'],
+      ['--dataset-size', '4e3.5', 'a whole number of at least 1'],
+    ]) {
+      const stage = flag === '--caption-dropout' || flag === '--dataset-size' ? 'controlnet' : 'unet';
+      expect(parse('--stage', stage, `${flag}=${value}`)).toEqual({
+        error: `${flag} must be ${range} (got '${value}')`,
+      });
+    }
+  });
+
+  it('refuses a flag the stage would ignore instead of training without it', () => {
+    expect(parse('--stage', 'controlnet', '--regional', '0.5')).toEqual({
+      error: '--regional is read by the unet stage, not by controlnet',
+    });
+    expect(parse('--stage', 'unet', '--sweep')).toEqual({
+      error: '--sweep is read by the evaluate stage, not by unet',
+    });
+    expect(parse('--stage', 'tokenizer', '--dataset-size', '10')).toEqual({
+      error: '--dataset-size is read by the unet, controlnet stages, not by tokenizer',
+    });
+  });
+
+  it('refuses a misspelt flag', () => {
+    const r = parse('--stage', 'unet', '--step', '10');
+    expect(r).toEqual({ error: expect.stringContaining("'--step'") });
+  });
+});
