@@ -399,14 +399,6 @@ export function clipInferenceModels(
     m.g.storeWeightsAsFloat16();
   };
 
-  const te = new ModelBuilder('text_encoder', 1);
-  const teIds = te.g.input('input_ids', [1, L], 'int32');
-  const encoded = textEncoder(te, a.text, teIds);
-  te.g.output(encoded.lastHiddenState, 'last_hidden_state');
-  te.g.output(encoded.pooled, 'pooler_output');
-  te.g.metadata.set('eos_token_id', String(eosTokenId));
-  bake(te);
-
   const ie = new ModelBuilder('clip_image_encoder', 1);
   const pixels = ie.g.input('pixel_values', [1, 3, a.imageSize, a.imageSize]);
   ie.g.output(l2Normalize(ie.g, clipImageTower(ie, a, pixels)), 'image_embeds');
@@ -420,13 +412,7 @@ export function clipInferenceModels(
 
   const raw = params.find((p) => p.name === 'logit_scale')?.data[0] ?? INITIAL_LOGIT_SCALE;
   return {
-    textEncoder: te.g.toBytes({
-      dynamicAxes: {
-        input_ids: { 0: 'batch' },
-        last_hidden_state: { 0: 'batch' },
-        pooler_output: { 0: 'batch' },
-      },
-    }),
+    textEncoder: textEncoderInferenceModel(params, a.text, eosTokenId),
     imageEncoder: ie.g.toBytes({
       dynamicAxes: { pixel_values: { 0: 'batch' }, image_embeds: { 0: 'batch' } },
     }),
@@ -435,6 +421,36 @@ export function clipInferenceModels(
     }),
     logitScale: Math.exp(Math.min(MAX_LOGIT_SCALE, Math.max(0, raw))),
   };
+}
+
+/**
+ * text_encoder/model.onnx (input_ids [B, L] -> last_hidden_state, pooler_output) with the weights
+ * of `params` it uses baked in, float16 storage: the CLIP text tower's, or the ones the UNet stage
+ * trained with the UNet.
+ */
+export function textEncoderInferenceModel(
+  params: readonly ParameterTensor[],
+  a: TextEncoderArchitecture,
+  eosTokenId: number,
+): Uint8Array {
+  const m = new ModelBuilder('text_encoder', 1);
+  const encoded = textEncoder(m, a, m.g.input('input_ids', [1, a.maxPositions], 'int32'));
+  m.g.output(encoded.lastHiddenState, 'last_hidden_state');
+  m.g.output(encoded.pooled, 'pooler_output');
+  m.g.metadata.set('eos_token_id', String(eosTokenId));
+  const names = new Set(m.params.map((p) => p.name));
+  const used = params.filter((p) => names.has(p.name));
+  if (used.length !== names.size)
+    throw new Error(`the text encoder has ${names.size} weights, ${used.length} of them were given`);
+  bakeParameters(m.g, used);
+  m.g.storeWeightsAsFloat16();
+  return m.g.toBytes({
+    dynamicAxes: {
+      input_ids: { 0: 'batch' },
+      last_hidden_state: { 0: 'batch' },
+      pooler_output: { 0: 'batch' },
+    },
+  });
 }
 
 /** Writes text_encoder/ (the SD text encoder contract) and clip/ into a model folder. */

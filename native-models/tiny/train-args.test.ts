@@ -64,6 +64,12 @@ describe('parseTrainArgs', () => {
     expect(parse('--stage', 'controlnet', '--regional', '0.5')).toEqual({
       error: '--regional is read by the unet stage, not by controlnet',
     });
+    expect(parse('--stage', 'controlnet', '--train-text-encoder')).toEqual({
+      error: '--train-text-encoder is read by the unet stage, not by controlnet',
+    });
+    expect(parse('--stage', 'unet', '--train-text-encoder')).toMatchObject({
+      options: { trainTextEncoder: true },
+    });
     expect(parse('--stage', 'unet', '--sweep')).toEqual({
       error: '--sweep is read by the evaluate stage, not by unet',
     });

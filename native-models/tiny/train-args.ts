@@ -38,6 +38,8 @@ export interface StageOptions {
   captionDropout?: number;
   /** unet, controlnet: training scenes encoded once and cached (default 32,000 and 4,000). */
   datasetSize?: number;
+  /** unet: train the text encoder with the UNet (its own checkpoints, unet-text/; writes text_encoder/ too). */
+  trainTextEncoder?: boolean;
   /** vae-encoder: weight of the anchor to the original posterior means (default 0.1). */
   anchor?: number;
   /** vae-encoder: resnets per encoder level (default the folder's; more grows the encoder). */
@@ -118,6 +120,7 @@ const BOOLEAN_FLAGS: Record<string, { stages?: readonly StageName[] }> = {
   resume: {},
   sweep: { stages: ['evaluate'] },
   'text-encoder': { stages: ['clip'] },
+  'train-text-encoder': { stages: ['unet'] },
 };
 
 export type ParsedTrainArgs = { stage: StageName; options: StageOptions } | { error: string };
@@ -160,6 +163,7 @@ export function parseTrainArgs(
   }
   if (values.sweep === true) options.sweep = true;
   if (values['text-encoder'] === true) options.textEncoder = true;
+  if (values['train-text-encoder'] === true) options.trainTextEncoder = true;
   for (const [flag, spec] of Object.entries(NUMBER_FLAGS)) {
     const raw = values[flag];
     if (typeof raw !== 'string') continue;

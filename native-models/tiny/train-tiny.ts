@@ -71,6 +71,7 @@ import {
   clipInferenceModels,
   clipParameterCounts,
   evaluateClip,
+  textEncoderInferenceModel,
   tinyClipArchitecture,
   trainClip,
   worldClipBatch,
@@ -390,31 +391,57 @@ const STAGES: Partial<Record<StageName, Stage>> = {
   },
 };
 
+/**
+ * With `--train-text-encoder` the run trains the text encoder with the UNet, in its own checkpoint
+ * folder (unet-text/), a fresh run starting from the folder's UNet and text encoder at a tenth of the
+ * UNet's first learning rate; it writes text_encoder/model.onnx too (clip/ keeps the CLIP text tower).
+ */
 STAGES.unet = async (o) => {
   const steps = o.steps ?? 6000;
   const started = performance.now();
+  const joint = o.trainTextEncoder === true;
+  const tokenizer = await CLIPTokenizer.fromFolder(join(o.out, 'tokenizer'));
+  const text = tinyClipArchitecture(tokenizer.vocabSize).text;
   const result = await trainUnet({
     modelDir: o.out,
     steps,
     batch: o.batch ?? 16,
-    checkpointDir: join(o.work, 'unet'),
+    checkpointDir: join(o.work, joint ? 'unet-text' : 'unet'),
     checkpointEvery: 100,
     resume: o.resume,
     ...(o.regional !== undefined ? { regionalShare: o.regional } : {}),
     ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
     ...(o.datasetSize !== undefined ? { datasetSize: o.datasetSize } : {}),
+    ...(joint
+      ? {
+          lr: 1e-4,
+          initialWeights: unetWeightsOnly(await readOnnxWeights(join(o.out, 'unet', 'model.onnx'))),
+          textEncoder: {
+            architecture: text,
+            weights: await readOnnxWeights(join(o.out, 'text_encoder', 'model.onnx')),
+          },
+        }
+      : {}),
     log,
-    onProgress: progressLog('unet', log),
+    onProgress: progressLog(joint ? 'unet+text' : 'unet', log),
   });
-  await writeUnet(o.out, unetInferenceModel(result.ema, { architecture: TINY_UNET }));
+  const isText = (p: { name: string }) => p.name.startsWith('text_model.');
+  const unetEma = result.ema.filter((p) => !isText(p));
+  await writeUnet(o.out, unetInferenceModel(unetEma, { architecture: TINY_UNET }));
+  if (joint) {
+    await writeFileAtomic(
+      join(o.out, 'text_encoder', 'model.onnx'),
+      textEncoderInferenceModel(result.ema.filter(isText), text, tokenizer.eosTokenId),
+    );
+  }
   await writeModelIndex(o.out);
   await mergeMetrics(o.out, {
-    unet_steps: result.step,
-    unet_parameters: unetParameterCount(result.ema),
+    ...(joint ? { unet_text_encoder_steps: result.step } : { unet_steps: result.step }),
+    unet_parameters: unetParameterCount(unetEma),
     ...(o.regional ? { unet_regional_share: o.regional } : {}),
   });
   log(
-    `unet: ${result.step} steps, ${unetParameterCount(result.ema)} parameters, last loss ${result.lastLoss.toFixed(4)}, ${((performance.now() - started) / 60000).toFixed(1)} min this run`,
+    `unet${joint ? ' with the text encoder' : ''}: ${result.step} steps, ${unetParameterCount(unetEma)} UNet parameters, last loss ${result.lastLoss.toFixed(4)}, ${((performance.now() - started) / 60000).toFixed(1)} min this run`,
   );
 };
 

@@ -7,6 +7,8 @@ import type { UnetArchitecture } from '../models/unet.js';
 import { unetResidualShapes } from '../models/unet.js';
 import { Rng } from '../tensor/random.js';
 import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
+import { readOnnxWeights } from '../training/onnx-weights.js';
+import { tinyClipArchitecture, textEncoderInferenceModel } from './clip-stage.js';
 import { layoutFromScene, layoutSegments } from './layouts.js';
 import {
   LATENT_SIDE,
@@ -217,4 +219,93 @@ describe('tiny UNet stage', () => {
     await plain.release();
     await aware.release();
   }, 60_000);
+
+  it('trains the text encoder with the UNet, starting exactly where the frozen text encoder is', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'unet-text-'));
+    dirs.push(work);
+    const start = await trainUnet({
+      modelDir: MODEL,
+      steps: 1,
+      batch: 2,
+      datasetSize: 4,
+      architecture: SMALL,
+    });
+    const tokenizer = await CLIPTokenizer.fromFolder(join(MODEL, 'tokenizer'));
+    const text = tinyClipArchitecture(tokenizer.vocabSize).text;
+    const textWeights = await readOnnxWeights(join(MODEL, 'text_encoder', 'model.onnx'));
+    const run = async (joint: boolean, steps: number) => {
+      const losses: number[] = [];
+      const result = await trainUnet({
+        modelDir: MODEL,
+        steps,
+        batch: 2,
+        datasetSize: 4,
+        lr: 1e-3,
+        architecture: SMALL,
+        initialWeights: start.parameters,
+        ...(joint ? { textEncoder: { architecture: text, weights: textWeights } } : {}),
+        onProgress: (p) => losses.push(p.loss),
+      });
+      return { result, losses };
+    };
+    // the same batches through the frozen encoder's session and through its weights in the graph
+    const frozen = await run(false, 1);
+    const joint = await run(true, 3);
+    expect(joint.losses[0]).toBeCloseTo(frozen.losses[0], 4);
+    expect(joint.losses.every(Number.isFinite)).toBe(true);
+    // the text encoder's weights moved, and its export runs in the text_encoder/ contract
+    const trained = joint.result.parameters.filter((p) => p.name.startsWith('text_model.'));
+    const before = new Map(textWeights.map((w) => [w.name, w.data]));
+    expect(trained.length).toBeGreaterThan(0);
+    expect(
+      trained.some((p) => p.data.some((v, i) => Math.abs(v - (before.get(p.name)?.[i] ?? v)) > 1e-6)),
+    ).toBe(true);
+    const exported = await ort.InferenceSession.create(
+      textEncoderInferenceModel(trained, text, tokenizer.eosTokenId),
+    );
+    const ids = Int32Array.from(
+      tokenizer.encode('a cartoon man', { maxLength: 48, padding: 'max_length' }).ids,
+    );
+    const out = await exported.run({ input_ids: new ort.Tensor('int32', ids, [1, 48]) });
+    expect(out.last_hidden_state.dims).toEqual([1, 48, 128]);
+    await exported.release();
+    // weights that do not fit are refused by name
+    await expect(
+      trainUnet({
+        modelDir: MODEL,
+        steps: 1,
+        batch: 2,
+        datasetSize: 4,
+        architecture: SMALL,
+        textEncoder: { architecture: text, weights: textWeights.slice(1) },
+      }),
+    ).rejects.toThrow(/the text encoder weights do not fit the architecture: 1 of its \d+ are missing/);
+  }, 120_000);
+
+  it('exports the shipped text encoder weights back to the same text encoder', async () => {
+    const tokenizer = await CLIPTokenizer.fromFolder(join(MODEL, 'tokenizer'));
+    const text = tinyClipArchitecture(tokenizer.vocabSize).text;
+    const shipped = await ort.InferenceSession.create(join(MODEL, 'text_encoder', 'model.onnx'));
+    const again = await ort.InferenceSession.create(
+      textEncoderInferenceModel(
+        await readOnnxWeights(join(MODEL, 'text_encoder', 'model.onnx')),
+        text,
+        tokenizer.eosTokenId,
+      ),
+    );
+    const ids = Int32Array.from(
+      tokenizer.encode('a cartoon woman in a red dress waving on a beach', {
+        maxLength: 48,
+        padding: 'max_length',
+      }).ids,
+    );
+    const feeds = { input_ids: new ort.Tensor('int32', ids, [1, 48]) };
+    const a = (await shipped.run(feeds)).last_hidden_state.data as Float32Array;
+    const b = (await again.run(feeds)).last_hidden_state.data as Float32Array;
+    let maxDiff = 0;
+    for (let i = 0; i < a.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i]));
+    expect(maxDiff).toBeLessThan(1e-5);
+    await shipped.release();
+    await again.release();
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * The tiny world's UNet: epsilon prediction on 32x32x4 latents of the shipped VAE, conditioned
- * by cross-attention on the frozen tiny text encoder, trained with the project's engine and
- * exported in the diffusers ONNX layout (unet/model.onnx + config.json, float16 weight storage).
+ * by cross-attention on the tiny text encoder (frozen, or trained with it: `textEncoder`), trained
+ * with the project's engine and exported in the diffusers ONNX layout (unet/model.onnx +
+ * config.json, float16 weight storage).
  *
  * Data: a fixed set of world scenes (half single-subject, the rest 2-4 subjects) encoded once to
  * latents (the VAE posterior mean times scaling_factor) and token ids, cached in the work folder
@@ -29,6 +30,7 @@ import * as ort from 'onnxruntime-node';
 import { ModelBuilder } from '../onnx/layers.js';
 import type { Graph } from '../onnx/graph.js';
 import { unet, unetConfig, unetResidualShapes, type UnetArchitecture } from '../models/unet.js';
+import { textEncoder, type TextEncoderArchitecture } from '../models/text-encoder.js';
 import { TrainStep } from '../training/train-step.js';
 import { Trainer, bakeParameters, type DataLoader, type TrainingRunOptions } from '../training/trainer.js';
 import type { ParameterTensor } from '../training/optimizers.js';
@@ -292,21 +294,36 @@ async function textSequenceLength(modelDir: string): Promise<number> {
 
 /**
  * The training graph: loss = mean(loss_weight * (unet(sample, t, context) - noise)^2), with
- * loss_weight [B, 1, 1, 1], or [B, 1, 32, 32] (a per-pixel weight) with `spatialWeights`.
+ * loss_weight [B, 1, 1, 1], or [B, 1, 32, 32] (a per-pixel weight) with `spatialWeights`. The
+ * context is an input (encoder_hidden_states from the frozen text encoder) or, with `textEncoder`,
+ * the text encoder's output inside the graph, so its weights train with the UNet's.
  */
 export function unetTrainingGraph(
   a: UnetArchitecture,
   batch: number,
   L: number,
   seed = 7,
-  { spatialWeights = false } = {},
+  {
+    spatialWeights = false,
+    textEncoder: text,
+  }: {
+    spatialWeights?: boolean;
+    /** Train the text encoder too: the graph takes input_ids [B, L] and encodes them itself. */
+    textEncoder?: TextEncoderArchitecture | undefined;
+  } = {},
 ) {
   const m = new ModelBuilder('unet_training', seed, 'input');
   const g = m.g;
   const C = a.latentChannels;
   const sample = g.input('sample', [batch, C, LATENT_SIDE, LATENT_SIDE]);
   const timestep = g.input('timestep', [batch], 'int64');
-  const context = g.input('encoder_hidden_states', [batch, L, a.crossAttentionDim]);
+  if (text && text.hiddenSize !== a.crossAttentionDim)
+    throw new RangeError(
+      `the text encoder's hidden size ${text.hiddenSize} is not the UNet's cross-attention width ${a.crossAttentionDim}`,
+    );
+  const context = text
+    ? textEncoder(m, text, g.input('input_ids', [batch, L], 'int32')).lastHiddenState
+    : g.input('encoder_hidden_states', [batch, L, a.crossAttentionDim]);
   const noise = g.input('noise', [batch, C, LATENT_SIDE, LATENT_SIDE]);
   const weightSide = spatialWeights ? LATENT_SIDE : 1;
   const weight = g.input('loss_weight', [batch, 1, weightSide, weightSide]);
@@ -334,7 +351,8 @@ export class LatentBatches implements DataLoader {
   constructor(
     readonly batchSize: number,
     private readonly data: LatentDataset,
-    private readonly textEncoder: ort.InferenceSession,
+    /** The frozen text encoder, run on each batch; null feeds input_ids (a graph that encodes them). */
+    private readonly textEncoder: ort.InferenceSession | null,
     tokenizer: CLIPTokenizer,
     {
       regional,
@@ -409,11 +427,14 @@ export class LatentBatches implements DataLoader {
         }
       }
     }
-    const text = await this.textEncoder.run({ input_ids: new ort.Tensor('int32', ids, [B, L]) });
+    const inputIds = new ort.Tensor('int32', ids, [B, L]);
+    const context: Record<string, ort.Tensor> = this.textEncoder
+      ? { encoder_hidden_states: (await this.textEncoder.run({ input_ids: inputIds })).last_hidden_state }
+      : { input_ids: inputIds };
     return {
       sample: new ort.Tensor('float32', sample, [B, 4, LATENT_SIDE, LATENT_SIDE]),
       timestep: new ort.Tensor('int64', timesteps, [B]),
-      encoder_hidden_states: text.last_hidden_state,
+      ...context,
       noise: new ort.Tensor('float32', noise, [B, 4, LATENT_SIDE, LATENT_SIDE]),
       loss_weight: new ort.Tensor('float32', weights, [
         B,
@@ -433,10 +454,25 @@ export interface UnetTrainingOptions extends TrainingRunOptions {
   /** Share of samples trained on the empty prompt (default 0.1; the ControlNet paper uses 0.5). */
   captionDropout?: number;
   architecture?: UnetArchitecture;
+  /**
+   * A fresh run starts from these weights instead of random ones (every UNet weight must be
+   * given); a resumed run reads its checkpoint instead.
+   */
+  initialWeights?: readonly ParameterTensor[];
+  /**
+   * Trains the text encoder with the UNet (diffusers' `--train_text_encoder`), starting from
+   * `weights` (every text encoder weight must be given): the frozen text tower of the tiny CLIP
+   * puts captions that differ only in man / boy or woman / girl almost where it puts the same
+   * caption, so the UNet cannot tell them apart however long it trains.
+   */
+  textEncoder?: { architecture: TextEncoderArchitecture; weights: readonly ParameterTensor[] };
   log?: (line: string) => void;
 }
 
-/** Trains (or resumes) the UNet; returns the EMA weights (what ships) and the raw ones. */
+/**
+ * Trains (or resumes) the UNet (and, with `textEncoder`, the text encoder); returns the EMA weights
+ * (what ships) and the raw ones, the text encoder's among them.
+ */
 export async function trainUnet(o: UnetTrainingOptions): Promise<{
   parameters: ParameterTensor[];
   ema: ParameterTensor[];
@@ -460,10 +496,17 @@ export async function trainUnet(o: UnetTrainingOptions): Promise<{
   const regional =
     regionalShare > 0 ? { data: await regionalDataset(source), share: regionalShare } : undefined;
   const tokenizer = await CLIPTokenizer.fromFolder(join(o.modelDir, 'tokenizer'));
-  const textEncoder = await ort.InferenceSession.create(join(o.modelDir, 'text_encoder', 'model.onnx'));
+  const textEncoder = o.textEncoder
+    ? null
+    : await ort.InferenceSession.create(join(o.modelDir, 'text_encoder', 'model.onnx'));
   const { m, loss } = unetTrainingGraph(a, batch, data.sequenceLength, 7, {
     spatialWeights: regional !== undefined,
+    textEncoder: o.textEncoder?.architecture,
   });
+  if (o.initialWeights)
+    startFrom(m.values, o.initialWeights, 'UNet', (name) => !name.startsWith('text_model.'));
+  if (o.textEncoder)
+    startFrom(m.values, o.textEncoder.weights, 'text encoder', (name) => name.startsWith('text_model.'));
   const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values });
   const trainer = await Trainer.adamW(
     step,
@@ -486,12 +529,38 @@ export async function trainUnet(o: UnetTrainingOptions): Promise<{
   );
   const result = await trainer.train(o.steps, { signal: o.signal, onProgress: o.onProgress });
   await step.dispose();
-  await textEncoder.release();
+  await textEncoder?.release();
   const ema = step.parameters.map((p) => ({
     ...p,
     data: trainer.ema?.get(p.name)?.slice() ?? p.data.slice(),
   }));
   return { parameters: step.parameters, ema, step: result.step, lastLoss: result.lastLoss };
+}
+
+/**
+ * Sets the graph's initial values of the parameters `owned` selects from `weights`: every one must
+ * be given with its size (other entries of `weights`, such as a file's constants, are ignored).
+ */
+function startFrom(
+  values: Map<string, Float32Array>,
+  weights: readonly ParameterTensor[],
+  what: string,
+  owned: (name: string) => boolean,
+): void {
+  const given = new Map(weights.map((w) => [w.name, w.data]));
+  const names = [...values.keys()].filter(owned);
+  const missing = names.filter((n) => !given.has(n));
+  if (missing.length > 0)
+    throw new Error(
+      `the ${what} weights do not fit the architecture: ${missing.length} of its ${names.length} are missing (${missing.slice(0, 3).join(', ')})`,
+    );
+  for (const name of names) {
+    const value = values.get(name) as Float32Array;
+    const w = given.get(name) as Float32Array;
+    if (w.length !== value.length)
+      throw new Error(`the ${what} weight ${name} has ${w.length} values, the architecture ${value.length}`);
+    value.set(w);
+  }
 }
 
 /** The UNet's weights among an ONNX file's initializers (drops constants such as timestep frequencies). */
