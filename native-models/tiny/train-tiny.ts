@@ -2,7 +2,8 @@
  * `npm run train:tiny -- --stage <name> [--resume] [--steps N] [--batch N] [--out DIR] [--work DIR]`
  * (evaluate also takes `--guidance X` and `--sweep`, a quick run that writes nothing; clip takes
  * `--text-encoder` to replace text_encoder/ even under a trained UNet; unet takes `--regional X`,
- * the share of regional samples; unet and controlnet take `--caption-dropout X`, the share of
+ * the share of regional samples, and `--train-text-encoder`, which trains the text encoder with it;
+ * unet and controlnet take `--caption-dropout X`, the share of
  * samples trained on the empty prompt, default 0.1, and `--dataset-size N`, the scenes encoded
  * once and cached, default 32,000 and 4,000; vae-encoder takes `--anchor X`, the weight
  * that keeps its latents where the UNet learned them, default 0.1, and `--encoder-resnets N`, the
