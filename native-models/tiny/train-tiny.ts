@@ -401,8 +401,8 @@ STAGES.unet = async (o) => {
   const steps = o.steps ?? 6000;
   const started = performance.now();
   const joint = o.trainTextEncoder === true;
-  const tokenizer = await CLIPTokenizer.fromFolder(join(o.out, 'tokenizer'));
-  const text = tinyClipArchitecture(tokenizer.vocabSize).text;
+  const tokenizer = joint ? await CLIPTokenizer.fromFolder(join(o.out, 'tokenizer')) : undefined;
+  const text = tokenizer ? tinyClipArchitecture(tokenizer.vocabSize).text : undefined;
   const result = await trainUnet({
     modelDir: o.out,
     steps,
@@ -413,7 +413,7 @@ STAGES.unet = async (o) => {
     ...(o.regional !== undefined ? { regionalShare: o.regional } : {}),
     ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
     ...(o.datasetSize !== undefined ? { datasetSize: o.datasetSize } : {}),
-    ...(joint
+    ...(text
       ? {
           lr: 1e-4,
           initialWeights: unetWeightsOnly(await readOnnxWeights(join(o.out, 'unet', 'model.onnx'))),
@@ -429,7 +429,7 @@ STAGES.unet = async (o) => {
   const isText = (p: { name: string }) => p.name.startsWith('text_model.');
   const unetEma = result.ema.filter((p) => !isText(p));
   await writeUnet(o.out, unetInferenceModel(unetEma, { architecture: TINY_UNET }));
-  if (joint) {
+  if (text && tokenizer) {
     await writeFileAtomic(
       join(o.out, 'text_encoder', 'model.onnx'),
       textEncoderInferenceModel(result.ema.filter(isText), text, tokenizer.eosTokenId),
