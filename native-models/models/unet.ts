@@ -28,8 +28,11 @@ export interface UnetArchitecture {
   blockOutChannels: number[];
   /** Per level: whether its blocks carry a spatial transformer (default: every level). */
   attention?: boolean[];
-  /** Resnets per down level (diffusers `layers_per_block`); up levels have one more. Default 1. */
-  layersPerBlock?: number;
+  /**
+   * Resnets per down level (diffusers `layers_per_block`: one count for every level, or one per
+   * level); up levels have one more. Default 1.
+   */
+  layersPerBlock?: number | readonly number[];
   heads: number;
   normGroups: number;
   /** Width of encoder_hidden_states (diffusers `cross_attention_dim`). */
@@ -55,6 +58,12 @@ function attentionAt(a: UnetArchitecture, level: number): boolean {
   return a.attention?.[level] ?? true;
 }
 
+/** Resnets of down level `level` (its up level has one more). */
+export function layersAt(a: UnetArchitecture, level: number): number {
+  const l = a.layersPerBlock ?? 1;
+  return typeof l === 'number' ? l : (l[level] ?? 1);
+}
+
 /** conv_in, time embedding, down blocks and mid block: shared by the UNet and the ControlNet. */
 export function unetDownPath(
   m: ModelBuilder,
@@ -63,7 +72,6 @@ export function unetDownPath(
   addToConvIn?: (h: string) => string,
 ): UnetTrunk {
   const blocks = a.blockOutChannels;
-  const perBlock = a.layersPerBlock ?? 1;
   const tembDim = 4 * blocks[0];
   const tfeat = m.timestepFeatures(timestep, a.timestepDim);
   const temb = m.linear(
@@ -77,7 +85,7 @@ export function unetDownPath(
   const skips = [h];
   blocks.forEach((ch, level) => {
     const p = `down_blocks.${level}`;
-    for (let j = 0; j < perBlock; j++) {
+    for (let j = 0; j < layersAt(a, level); j++) {
       h = m.resnetBlock(`${p}.resnets.${j}`, h, temb, ch, a.normGroups);
       if (attentionAt(a, level))
         h = m.spatialTransformer(`${p}.attentions.${j}`, h, context, a.heads, a.normGroups);
@@ -115,12 +123,11 @@ export function unet(
     skips = skips.map((s, i) => g.op1('Add', [s, residuals.down[i]]));
     h = g.op1('Add', [h, residuals.mid]);
   }
-  const perBlock = a.layersPerBlock ?? 1;
   const levels = a.blockOutChannels.length;
   [...a.blockOutChannels].reverse().forEach((ch, i) => {
     const p = `up_blocks.${i}`;
     const level = levels - 1 - i;
-    for (let j = 0; j <= perBlock; j++) {
+    for (let j = 0; j <= layersAt(a, level); j++) {
       const skip = skips.pop() as string;
       h = m.resnetBlock(
         `${p}.resnets.${j}`,
@@ -142,11 +149,10 @@ export function unet(
 
 /** Shapes of the skips and the mid block for a latent of `side` x `side` (the ControlNet's outputs). */
 export function unetResidualShapes(a: UnetArchitecture, batch: number, side: number) {
-  const perBlock = a.layersPerBlock ?? 1;
   const down: number[][] = [[batch, a.blockOutChannels[0], side, side]];
   let s = side;
   a.blockOutChannels.forEach((ch, level) => {
-    for (let j = 0; j < perBlock; j++) down.push([batch, ch, s, s]);
+    for (let j = 0; j < layersAt(a, level); j++) down.push([batch, ch, s, s]);
     if (level < a.blockOutChannels.length - 1) {
       s = Math.ceil(s / 2);
       down.push([batch, ch, s, s]);

@@ -35,6 +35,7 @@ import {
   weightedNoiseLoss,
   type UnetTrainingOptions,
   latentDataset,
+  startFrom,
   unetInferenceModel,
 } from './unet-stage.js';
 
@@ -58,6 +59,8 @@ export function controlNetTrainingGraph(
   batch: number,
   L: number,
   unetWeights: readonly ParameterTensor[],
+  /** Every ControlNet weight, to start from instead of the UNet copy (a grown ControlNet, say). */
+  initialWeights?: readonly ParameterTensor[],
 ) {
   const m = new ModelBuilder('controlnet_training', 13, 'input');
   const g = m.g;
@@ -81,6 +84,7 @@ export function controlNetTrainingGraph(
     const w = byName.get(name);
     if (w && w.length === value.length) value.set(w);
   }
+  if (initialWeights) startFrom(m.values, initialWeights, 'ControlNet', () => true);
   const frozen = decodeModel(
     unetInferenceModel(unetWeights, {
       residuals: true,
@@ -102,7 +106,10 @@ export function controlNetTrainingGraph(
 }
 
 export interface ControlNetTrainingOptions extends UnetTrainingOptions {
-  /** The trained UNet: frozen inside the training graph, and the ControlNet's starting point. */
+  /**
+   * The trained UNet: frozen inside the training graph, and the ControlNet's starting point
+   * unless `initialWeights` (every ControlNet weight) are given.
+   */
   unetWeights: readonly ParameterTensor[];
 }
 
@@ -125,7 +132,7 @@ export async function trainControlNet(o: ControlNetTrainingOptions): Promise<{
   });
   const tokenizer = await CLIPTokenizer.fromFolder(join(o.modelDir, 'tokenizer'));
   const textEncoder = await ort.InferenceSession.create(join(o.modelDir, 'text_encoder', 'model.onnx'));
-  const { m, loss } = controlNetTrainingGraph(a, batch, data.sequenceLength, o.unetWeights);
+  const { m, loss } = controlNetTrainingGraph(a, batch, data.sequenceLength, o.unetWeights, o.initialWeights);
   const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values });
   const trainer = await Trainer.adamW(
     step,

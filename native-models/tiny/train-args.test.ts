@@ -36,6 +36,23 @@ describe('parseTrainArgs', () => {
     expect(parse('--stage', 'vae-encoder', '--anchor', '0', '--encoder-resnets', '2')).toMatchObject({
       options: { anchor: 0, encoderResnets: 2 },
     });
+    expect(parse('--stage', 'unet', '--layers-per-block', '2')).toMatchObject({
+      options: { layersPerBlock: 2 },
+    });
+    expect(parse('--stage', 'unet', '--layers-per-block=2,2,1')).toMatchObject({
+      options: { layersPerBlock: [2, 2, 1] },
+    });
+  });
+
+  it('refuses resnet counts that are not whole numbers from 1 to 4, and on other stages', () => {
+    for (const value of ['0', '5', '2,', 'two', '1.5,2', '2,2,2,2,2,2,2']) {
+      expect(parse('--stage', 'unet', `--layers-per-block=${value}`)).toEqual({
+        error: `--layers-per-block must be a whole number from 1 to 4, or one per level separated by commas (got '${value}')`,
+      });
+    }
+    expect(parse('--stage', 'controlnet', '--layers-per-block', '2')).toEqual({
+      error: '--layers-per-block is read by the unet stage, not by controlnet',
+    });
   });
 
   it('names the stages when the stage is missing or unknown', () => {

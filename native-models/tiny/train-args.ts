@@ -40,6 +40,11 @@ export interface StageOptions {
   datasetSize?: number;
   /** unet: train the text encoder with the UNet (its own checkpoints, unet-text/; writes text_encoder/ too). */
   trainTextEncoder?: boolean;
+  /**
+   * unet: resnets per level, one count or one per level (default the folder's); more than the
+   * folder's UNet has grows it without changing its output, and trains on from there.
+   */
+  layersPerBlock?: number | number[];
   /** vae-encoder: weight of the anchor to the original posterior means (default 0.1). */
   anchor?: number;
   /** vae-encoder: resnets per encoder level (default the folder's; more grows the encoder). */
@@ -123,6 +128,9 @@ const BOOLEAN_FLAGS: Record<string, { stages?: readonly StageName[] }> = {
   'train-text-encoder': { stages: ['unet'] },
 };
 
+/** The most UNet levels a per-level --layers-per-block list may name. */
+const MAX_LEVELS = 6;
+
 export type ParsedTrainArgs = { stage: StageName; options: StageOptions } | { error: string };
 
 /** Reads `argv` (without node and the script); `out` and `work` are the folders used when not given. */
@@ -137,6 +145,7 @@ export function parseTrainArgs(
       options: {
         stage: { type: 'string' },
         out: { type: 'string' },
+        'layers-per-block': { type: 'string' },
         work: { type: 'string' },
         ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((f) => [f, { type: 'string' as const }])),
         ...Object.fromEntries(Object.keys(BOOLEAN_FLAGS).map((f) => [f, { type: 'boolean' as const }])),
@@ -164,6 +173,16 @@ export function parseTrainArgs(
   if (values.sweep === true) options.sweep = true;
   if (values['text-encoder'] === true) options.textEncoder = true;
   if (values['train-text-encoder'] === true) options.trainTextEncoder = true;
+  const layers = values['layers-per-block'];
+  if (typeof layers === 'string') {
+    if (name !== 'unet') return { error: notRead('layers-per-block', ['unet'], name) };
+    const counts = layers.split(',').map((v) => (v.trim() === '' ? Number.NaN : Number(v)));
+    if (counts.length > MAX_LEVELS || !counts.every((n) => Number.isInteger(n) && n >= 1 && n <= 4))
+      return {
+        error: `--layers-per-block must be a whole number from 1 to 4, or one per level separated by commas (got '${layers}')`,
+      };
+    options.layersPerBlock = counts.length === 1 ? counts[0] : counts;
+  }
   for (const [flag, spec] of Object.entries(NUMBER_FLAGS)) {
     const raw = values[flag];
     if (typeof raw !== 'string') continue;

@@ -2,7 +2,10 @@
  * `npm run train:tiny -- --stage <name> [--resume] [--steps N] [--batch N] [--out DIR] [--work DIR]`
  * (evaluate also takes `--guidance X` and `--sweep`, a quick run that writes nothing; clip takes
  * `--text-encoder` to replace text_encoder/ even under a trained UNet; unet takes `--regional X`,
- * the share of regional samples, and `--train-text-encoder`, which trains the text encoder with it;
+ * the share of regional samples, `--train-text-encoder`, which trains the text encoder with it,
+ * and `--layers-per-block N` (or `N,N,N`), resnets per level: more than the folder's UNet has
+ * grows it (and the controlnet stage then grows the folder's ControlNet alike) without changing
+ * its output, with checkpoints of their own (unet-layers-2/ ...);
  * unet and controlnet take `--caption-dropout X`, the share of
  * samples trained on the empty prompt, default 0.1, and `--dataset-size N`, the scenes encoded
  * once and cached, default 32,000 and 4,000; vae-encoder takes `--anchor X`, the weight
@@ -52,7 +55,11 @@ import {
 } from './vae-stage.js';
 import { generateScene } from '../world/scene.js';
 import {
+  IMAGE_SIDE,
+  LATENT_SIDE,
+  layoutSuffix,
   TINY_UNET,
+  tinyUnetArchitecture,
   trainUnet,
   unetInferenceModel,
   unetParameterCount,
@@ -60,6 +67,8 @@ import {
   writeUnet,
 } from './unet-stage.js';
 import { controlNetInferenceModel, trainControlNet, writeControlNet } from './controlnet-stage.js';
+import { growControlNetWeights, growUnetWeights } from '../models/unet-grow.js';
+import type { UnetArchitecture } from '../models/unet.js';
 import { existsSync } from 'node:fs';
 import { modelIndex } from '../models/random-model.js';
 import { StableDiffusion } from '../pipelines/stable-diffusion.js';
@@ -403,20 +412,38 @@ STAGES.unet = async (o) => {
   const joint = o.trainTextEncoder === true;
   const tokenizer = joint ? await CLIPTokenizer.fromFolder(join(o.out, 'tokenizer')) : undefined;
   const text = tokenizer ? tinyClipArchitecture(tokenizer.vocabSize).text : undefined;
+  // --layers-per-block beyond the folder's grows the folder's UNet and trains on from there
+  const folderArchitecture = await tinyUnetArchitecture(o.out);
+  const architecture =
+    o.layersPerBlock !== undefined ? { ...TINY_UNET, layersPerBlock: o.layersPerBlock } : folderArchitecture;
+  const grow = layoutSuffix(architecture) !== layoutSuffix(folderArchitecture);
+  const folderUnet = async () => {
+    const weights = unetWeightsOnly(
+      await readOnnxWeights(join(o.out, 'unet', 'model.onnx')),
+      folderArchitecture,
+    );
+    if (!grow) return weights;
+    log(
+      `unet: grows the folder's UNet from ${layoutName(folderArchitecture)} to ${layoutName(architecture)}`,
+    );
+    return growUnetWeights(weights, folderArchitecture, architecture);
+  };
   const result = await trainUnet({
     modelDir: o.out,
     steps,
     batch: o.batch ?? 16,
-    checkpointDir: join(o.work, joint ? 'unet-text' : 'unet'),
+    architecture,
+    checkpointDir: join(o.work, `${joint ? 'unet-text' : 'unet'}${layoutSuffix(architecture)}`),
     checkpointEvery: 100,
     resume: o.resume,
     ...(o.regional !== undefined ? { regionalShare: o.regional } : {}),
     ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
     ...(o.datasetSize !== undefined ? { datasetSize: o.datasetSize } : {}),
+    ...(grow && !text ? { initialWeights: await folderUnet() } : {}),
     ...(text
       ? {
           lr: 1e-4,
-          initialWeights: unetWeightsOnly(await readOnnxWeights(join(o.out, 'unet', 'model.onnx'))),
+          initialWeights: await folderUnet(),
           textEncoder: {
             architecture: text,
             weights: await readOnnxWeights(join(o.out, 'text_encoder', 'model.onnx')),
@@ -428,7 +455,7 @@ STAGES.unet = async (o) => {
   });
   const isText = (p: { name: string }) => p.name.startsWith('text_model.');
   const unetEma = result.ema.filter((p) => !isText(p));
-  await writeUnet(o.out, unetInferenceModel(unetEma, { architecture: TINY_UNET }));
+  await writeUnet(o.out, unetInferenceModel(unetEma, { architecture }), { architecture });
   if (text && tokenizer) {
     await writeFileAtomic(
       join(o.out, 'text_encoder', 'model.onnx'),
@@ -446,17 +473,46 @@ STAGES.unet = async (o) => {
   );
 };
 
-/** Needs the unet stage: the ControlNet starts from (and feeds) the shipped UNet's weights. */
+/** 'layers_per_block 1' or 'layers_per_block [2,2,1]', for logs. */
+function layoutName(a: UnetArchitecture): string {
+  return `layers_per_block ${JSON.stringify(a.layersPerBlock ?? 1)}`;
+}
+
+/**
+ * Needs the unet stage: the ControlNet starts from (and feeds) the shipped UNet's weights, or,
+ * when the UNet grew since the folder's ControlNet was trained, from that ControlNet grown alike.
+ */
 STAGES.controlnet = async (o) => {
   const steps = o.steps ?? 1500;
   const started = performance.now();
-  const unetWeights = unetWeightsOnly(await readOnnxWeights(join(o.out, 'unet', 'model.onnx')));
+  const architecture = await tinyUnetArchitecture(o.out);
+  const unetWeights = unetWeightsOnly(await readOnnxWeights(join(o.out, 'unet', 'model.onnx')), architecture);
+  // after the UNet grew, a fresh run starts from the folder's ControlNet grown the same way
+  const controlFile = join(o.out, 'controlnet', 'model.onnx');
+  const controlArchitecture = await tinyUnetArchitecture(o.out, 'controlnet');
+  const grow =
+    !o.resume && existsSync(controlFile) && layoutSuffix(controlArchitecture) !== layoutSuffix(architecture);
+  if (grow)
+    log(
+      `controlnet: grows the folder's ControlNet from ${layoutName(controlArchitecture)} to ${layoutName(architecture)}`,
+    );
   const result = await trainControlNet({
     modelDir: o.out,
     unetWeights,
+    architecture,
+    ...(grow
+      ? {
+          initialWeights: growControlNetWeights(
+            await readOnnxWeights(controlFile),
+            controlArchitecture,
+            architecture,
+            IMAGE_SIDE / LATENT_SIDE,
+          ),
+        }
+      : {}),
     steps,
     batch: o.batch ?? 8,
-    checkpointDir: join(o.work, 'controlnet'),
+    checkpointDir: join(o.work, `controlnet${layoutSuffix(architecture)}`),
     checkpointEvery: 50,
     resume: o.resume,
     ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
@@ -464,7 +520,12 @@ STAGES.controlnet = async (o) => {
     log,
     onProgress: progressLog('controlnet', log),
   });
-  await writeControlNet(o.out, controlNetInferenceModel(result.parameters), unetWeights);
+  await writeControlNet(
+    o.out,
+    controlNetInferenceModel(result.parameters, { architecture }),
+    unetWeights,
+    architecture,
+  );
   await writeModelIndex(o.out);
   await mergeMetrics(o.out, { controlnet_steps: result.step });
   log(

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -14,6 +14,9 @@ import {
   LATENT_SIDE,
   LatentBatches,
   latentDataset,
+  layoutSuffix,
+  TINY_UNET,
+  tinyUnetArchitecture,
   regionalDataset,
   trainUnet,
   unetInferenceModel,
@@ -35,6 +38,27 @@ describe('tiny UNet stage', () => {
   const dirs: string[] = [];
   afterAll(async () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it("reads the folder's resnets per level from its config, and refuses a config of another layout", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'msp-unet-config-'));
+    dirs.push(dir);
+    expect(await tinyUnetArchitecture(dir)).toBe(TINY_UNET);
+    await mkdir(join(dir, 'unet'));
+    const config = { block_out_channels: [32, 64, 128], layers_per_block: [1, 2, 2] };
+    await writeFile(join(dir, 'unet', 'config.json'), JSON.stringify(config));
+    const a = await tinyUnetArchitecture(dir);
+    expect(a).toEqual({ ...TINY_UNET, layersPerBlock: [1, 2, 2] });
+    expect(layoutSuffix(a)).toBe('-layers-1-2-2');
+    expect(layoutSuffix({ ...TINY_UNET, layersPerBlock: [1, 1, 1] })).toBe('');
+    expect(layoutSuffix(TINY_UNET)).toBe('');
+    await writeFile(
+      join(dir, 'unet', 'config.json'),
+      JSON.stringify({ ...config, block_out_channels: [64, 128] }),
+    );
+    await expect(tinyUnetArchitecture(dir)).rejects.toThrow(
+      /config.json: block_out_channels \[64,128\] is not the tiny UNet's \[32,64,128\]/,
+    );
   });
 
   it('encodes world scenes to scaled latents and token ids, and reads them back from its cache', async () => {

@@ -52,6 +52,30 @@ export const TINY_UNET: UnetArchitecture = {
   timestepDim: 64,
 };
 
+/**
+ * The tiny UNet architecture of a model folder's unet/config.json (or `config`, the folder's
+ * controlnet/config.json, say): the shipped layout with the folder's resnets per level. Missing
+ * folder: the default. A config of another layout is refused, since the stages train this one.
+ */
+export async function tinyUnetArchitecture(modelDir: string, folder = 'unet'): Promise<UnetArchitecture> {
+  const file = join(modelDir, folder, 'config.json');
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return TINY_UNET;
+  const config = JSON.parse(text) as { block_out_channels?: number[]; layers_per_block?: number | number[] };
+  const expected = JSON.stringify(TINY_UNET.blockOutChannels);
+  if (JSON.stringify(config.block_out_channels) !== expected)
+    throw new Error(
+      `${file}: block_out_channels ${JSON.stringify(config.block_out_channels)} is not the tiny UNet's ${expected}`,
+    );
+  return { ...TINY_UNET, layersPerBlock: config.layers_per_block ?? 1 };
+}
+
+/** '' for the shipped layout's default, else '-layers-2' or '-layers-2-2-1': checkpoint folders per layout. */
+export function layoutSuffix(a: UnetArchitecture): string {
+  const counts = [a.layersPerBlock ?? 1].flat();
+  return counts.every((c) => c === 1) ? '' : `-layers-${counts.join('-')}`;
+}
+
 /** Latent side of the tiny model (128 px through the 4x VAE). */
 export const LATENT_SIDE = 32;
 export const IMAGE_SIDE = 128;
@@ -541,7 +565,7 @@ export async function trainUnet(o: UnetTrainingOptions): Promise<{
  * Sets the graph's initial values of the parameters `owned` selects from `weights`: every one must
  * be given with its size (other entries of `weights`, such as a file's constants, are ignored).
  */
-function startFrom(
+export function startFrom(
   values: Map<string, Float32Array>,
   weights: readonly ParameterTensor[],
   what: string,
