@@ -193,9 +193,10 @@ describe.skipIf(block === 0)(`NCHWc lowering (block ${block})`, () => {
     const y = m.conv2d('conv_out', m.silu(m.conv2d('conv_in', x, b, 3)), 3, 3);
     const loss = mseLoss(m.g, y, m.g.input('target', [2, 3, 8, 8]), { reduction: 'mean' });
     const step = await TrainStep.create({ graph: m.g, loss, parameters: m.values, nchwc: true });
-    expect(m.g.nodes.filter((n) => n.domain === 'com.microsoft.nchwc' && n.opType === 'Conv')).toHaveLength(
-      3,
-    );
+    // both forward Convs are lowered; the dX Conv of conv_out is a third at block 16, while at block 8
+    // (AVX2 machines) the backward formulates that gradient without a Conv node
+    const lowered = m.g.nodes.filter((n) => n.domain === 'com.microsoft.nchwc' && n.opType === 'Conv');
+    expect(lowered.length).toBe(b === 8 ? 2 : 3);
     const batch = {
       x: new ort.Tensor('float32', randn([2, b, 8, 8], 4), [2, b, 8, 8]),
       target: new ort.Tensor('float32', randn([2, 3, 8, 8], 5), [2, 3, 8, 8]),
