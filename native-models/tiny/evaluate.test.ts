@@ -34,6 +34,18 @@ describe.skipIf(!existsSync(join(DIR, 'segmentation', 'model.onnx')))('evaluateT
     expect(Object.keys(result.perClass)).toEqual(['man', 'woman', 'boy']);
     const found = Object.values(result.perClass).reduce((n, c) => n + c.found, 0);
     expect(result.figures.t2i_class_acc).toBeCloseTo(found / 3, 4);
+    for (const c of Object.values(result.perClass)) {
+      const misses = Object.values(c.readAs).reduce((n, k) => n + k, 0);
+      expect(misses).toBe(c.images - c.found);
+    }
+    // skeleton classes in turn; the per-class sums give the means
+    expect(Object.keys(result.posePerClass)).toEqual(['man', 'woman']);
+    const pose = Object.values(result.posePerClass);
+    expect(pose.reduce((s, c) => s + c.iou, 0) / 2).toBeCloseTo(result.figures.pose_silhouette_iou, 3);
+    expect(pose.reduce((s, c) => s + c.anyClassIou, 0) / 2).toBeCloseTo(
+      result.figures.pose_silhouette_iou_any_class,
+      3,
+    );
     expect(result.samples.t2i).toHaveLength(3);
     expect(result.samples.pose).toHaveLength(2);
     expect(result.samples.poseControl[0]).toMatchObject({ width: 128, height: 128 });

@@ -34,6 +34,7 @@ import {
   judgeImage,
   largestComponent,
   mainColor,
+  readRegion,
   SegmentationJudge,
   silhouetteIoU,
   skeletonSilhouette,
@@ -60,8 +61,13 @@ const SKELETON_CLASSES = SUBJECT_CLASSES.filter((c) => CLASS_INFO[c].humanLike);
 
 export interface EvaluationResult {
   figures: Record<string, number>;
-  /** Per class: single-subject images and how many the judge found. */
-  perClass: Record<string, { images: number; found: number; color: number }>;
+  /**
+   * Per class: single-subject images, how many the judge found and with the prompted colour, and
+   * what it read instead in the others (its majority subject class, or 'nothing').
+   */
+  perClass: Record<string, { images: number; found: number; color: number; readAs: Record<string, number> }>;
+  /** Per skeleton class: pose images and their summed silhouette IoUs (prompted class, any class). */
+  posePerClass: Record<string, { images: number; iou: number; anyClassIou: number }>;
   /** Sample pictures for the grid: text-to-image, pose-controlled (with the skeleton's scene), MSP. */
   samples: {
     t2i: RgbImage[];
@@ -114,6 +120,7 @@ export async function evaluateTinyModel(o: {
   const whole = new Uint8Array(size * size).fill(1);
   const figures: Record<string, number> = {};
   const perClass: EvaluationResult['perClass'] = {};
+  const posePerClass: EvaluationResult['posePerClass'] = {};
   const samples: EvaluationResult['samples'] = { t2i: [], pose: [], poseControl: [], msp: [], baseline: [] };
   try {
     // 1. Text-to-image on single-subject captions, classes in turn
@@ -127,11 +134,14 @@ export async function evaluateTinyModel(o: {
       const map = await judgeImage(judge, image);
       const isFound = classInRegion(map, whole, className);
       const color = mainColor(image, subjectPixels(map, whole, className));
-      const c = (perClass[className] ??= { images: 0, found: 0, color: 0 });
+      const c = (perClass[className] ??= { images: 0, found: 0, color: 0, readAs: {} });
       c.images++;
       if (isFound) {
         found++;
         c.found++;
+      } else {
+        const read = readRegion(map, whole).majorityClass ?? 'nothing';
+        c.readAs[read] = (c.readAs[read] ?? 0) + 1;
       }
       if (color === subject.color) {
         colorOk++;
@@ -159,9 +169,15 @@ export async function evaluateTinyModel(o: {
         });
         const map = await judgeImage(judge, image);
         const silhouette = skeletonSilhouette(scene.pose.people[0], size, size);
-        iouSum += silhouetteIoU(subjectPixels(map, whole, className), silhouette);
+        const iou = silhouetteIoU(subjectPixels(map, whole, className), silhouette);
         const anyClass = subjectPixels(map, whole, null);
-        anyClassSum += silhouetteIoU(anyClass, silhouette);
+        const anyClassIou = silhouetteIoU(anyClass, silhouette);
+        iouSum += iou;
+        anyClassSum += anyClassIou;
+        const c = (posePerClass[className] ??= { images: 0, iou: 0, anyClassIou: 0 });
+        c.images++;
+        c.iou += iou;
+        c.anyClassIou += anyClassIou;
         figureSum += silhouetteIoU(largestComponent(anyClass, size, size), silhouette);
         if (i < 8) {
           samples.pose.push(image);
@@ -205,7 +221,7 @@ export async function evaluateTinyModel(o: {
   } finally {
     await judge.release();
   }
-  return { figures, perClass, samples, seconds: (performance.now() - started) / 1000 };
+  return { figures, perClass, posePerClass, samples, seconds: (performance.now() - started) / 1000 };
 }
 
 function countFound(map: Awaited<ReturnType<typeof judgeImage>>, layout: WorldLayout): number {

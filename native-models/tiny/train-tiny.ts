@@ -555,9 +555,19 @@ STAGES.evaluate = async (o) => {
   );
   const result = await evaluateTinyModel({ sd, settings, counts, log });
   const perClass = Object.entries(result.perClass)
-    .map(([c, v]) => `${c} ${v.found}/${v.images} (colour ${v.color})`)
+    .map(([c, v]) => {
+      const misses = Object.entries(v.readAs).map(([read, n]) => `${n} ${read}`);
+      return `${c} ${v.found}/${v.images} (colour ${v.color}${misses.length ? `; read as ${misses.join(', ')}` : ''})`;
+    })
     .join(', ');
   log(`evaluate per class: ${perClass}`);
+  const posePerClass = Object.entries(result.posePerClass)
+    .map(
+      ([c, v]) =>
+        `${c} ${(v.iou / v.images).toFixed(3)} (any class ${(v.anyClassIou / v.images).toFixed(3)})`,
+    )
+    .join(', ');
+  if (posePerClass) log(`evaluate pose per class (mean IoU): ${posePerClass}`);
   if (o.sweep) {
     log(
       `evaluate (sweep, nothing written): ${JSON.stringify(result.figures)} in ${(result.seconds / 60).toFixed(1)} min`,
