@@ -439,11 +439,11 @@ STAGES.unet = async (o) => {
     ...(o.regional !== undefined ? { regionalShare: o.regional } : {}),
     ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
     ...(o.datasetSize !== undefined ? { datasetSize: o.datasetSize } : {}),
-    ...(grow && !text ? { initialWeights: await folderUnet() } : {}),
+    // a joint or grown run starts from the folder's UNet; a plain one from its checkpoint or scratch
+    ...(grow || text ? { initialWeights: await folderUnet() } : {}),
     ...(text
       ? {
           lr: 1e-4,
-          initialWeights: await folderUnet(),
           textEncoder: {
             architecture: text,
             weights: await readOnnxWeights(join(o.out, 'text_encoder', 'model.onnx')),

@@ -40,7 +40,7 @@ describe('tiny UNet stage', () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
 
-  it("reads the folder's resnets per level from its config, and refuses a config of another layout", async () => {
+  it("reads the folder's resnets per level from its config, and refuses another layout or a missing config", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'msp-unet-config-'));
     dirs.push(dir);
     expect(await tinyUnetArchitecture(dir)).toBe(TINY_UNET);
@@ -58,6 +58,11 @@ describe('tiny UNet stage', () => {
     );
     await expect(tinyUnetArchitecture(dir)).rejects.toThrow(
       /config.json: block_out_channels \[64,128\] is not the tiny UNet's \[32,64,128\]/,
+    );
+    await mkdir(join(dir, 'controlnet'));
+    await writeFile(join(dir, 'controlnet', 'model.onnx'), new Uint8Array(4));
+    await expect(tinyUnetArchitecture(dir, 'controlnet')).rejects.toThrow(
+      /controlnet[/\\]config.json is missing beside controlnet\/model.onnx/,
     );
   });
 

@@ -24,6 +24,7 @@
  * const result = await trainUnet({ modelDir: 'native-models/weights/tiny-sd', steps: 8000, checkpointDir: '.tmp/tiny/unet' });
  * await writeUnet('native-models/weights/tiny-sd', unetInferenceModel(result.parameters));
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -55,12 +56,17 @@ export const TINY_UNET: UnetArchitecture = {
 /**
  * The tiny UNet architecture of a model folder's unet/config.json (or `config`, the folder's
  * controlnet/config.json, say): the shipped layout with the folder's resnets per level. Missing
- * folder: the default. A config of another layout is refused, since the stages train this one.
+ * folder: the default. A config of another layout, or a model.onnx without its config, is refused.
  */
 export async function tinyUnetArchitecture(modelDir: string, folder = 'unet'): Promise<UnetArchitecture> {
   const file = join(modelDir, folder, 'config.json');
   const text = await readFile(file, 'utf8').catch(() => undefined);
-  if (text === undefined) return TINY_UNET;
+  if (text === undefined) {
+    // a model without its config could be any layout: guessing the default would mistrain it
+    if (existsSync(join(modelDir, folder, 'model.onnx')))
+      throw new Error(`${file} is missing beside ${folder}/model.onnx: its layers_per_block cannot be known`);
+    return TINY_UNET;
+  }
   const config = JSON.parse(text) as { block_out_channels?: number[]; layers_per_block?: number | number[] };
   const expected = JSON.stringify(TINY_UNET.blockOutChannels);
   if (JSON.stringify(config.block_out_channels) !== expected)
