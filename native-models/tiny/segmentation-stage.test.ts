@@ -5,6 +5,7 @@ import * as ort from 'onnxruntime-node';
 import {
   degradeLikeGenerator,
   evaluateSegmentation,
+  folderJudgeWeights,
   segmentationInferenceModel,
   segmentationParameterCount,
   trainSegmentation,
@@ -119,6 +120,16 @@ describe('tiny segmentation stage', () => {
     const out = await session.run({ image: new ort.Tensor('float32', pixels, [2, 3, 48, 48]) });
     expect(out.logits.dims).toEqual([2, WORLD_CLASSES.length, 48, 48]);
     await session.release();
+
+    // a fine-tuning run starts from a folder's judge of its own architecture only
+    const start = await folderJudgeWeights(dir, SMALL);
+    expect(start.find((p) => p.name === name)?.data.length).toBe(saved?.length);
+    await expect(folderJudgeWeights(dir)).rejects.toThrow(
+      /model.onnx: encoder\.\S+ is of \d+ values, not \d+: another judge architecture/,
+    );
+    await expect(folderJudgeWeights(join(work, 'nowhere'))).rejects.toThrow(
+      /model.onnx is missing: a fine-tuning run starts from the folder's judge; train one first/,
+    );
 
     // every op has a gradient rule: d(mean cat logit)/d(image) through the exported graph
     const g = new Graph({ name: 'through_segmentation', opset: OPSET });

@@ -41,6 +41,7 @@
  * const judge = await SegmentationJudge.load(join(out, 'segmentation'));
  * const figures = await evaluateSegmentation(judge);
  */
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -51,6 +52,7 @@ import { TrainStep } from '../training/train-step.js';
 import { Trainer, bakeParameters, type DataLoader, type TrainingRunOptions } from '../training/trainer.js';
 import type { ParameterTensor } from '../training/optimizers.js';
 import { Rng } from '../tensor/random.js';
+import { readOnnxWeights } from '../training/onnx-weights.js';
 import { imageToTensor } from '../image/image.js';
 import { generateScene } from '../world/scene.js';
 import { CLASS_INFO, SUBJECT_CLASSES, WORLD_CLASSES } from '../world/classes.js';
@@ -181,9 +183,16 @@ function unet(
 
 /** Number of weights of the network. */
 export function segmentationParameterCount(a: SegmentationArchitecture = TINY_SEGMENTATION): number {
+  return segmentationParameterShapes(a).reduce((n, p) => n + p.shape.reduce((x, y) => x * y, 1), 0);
+}
+
+/** Name and shape of every weight of the inference model. */
+function segmentationParameterShapes(
+  a: SegmentationArchitecture,
+): { name: string; shape: readonly number[] }[] {
   const m = new ModelBuilder('count', 1);
   segmentationUnet(m, a, m.g.input('image', [1, 3, a.imageSize, a.imageSize]));
-  return m.params.reduce((n, p) => n + p.shape.reduce((x, y) => x * y, 1), 0);
+  return m.params;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -746,6 +755,11 @@ export async function runSegmentationStage(o: {
   steps?: number;
   batch?: number;
   resume: boolean;
+  /**
+   * Start from the folder's judge (segmentation/model.onnx) instead of from scratch, at a fifth of
+   * the learning rate, on scenes of another seed, with checkpoints of its own (segmentation-fine-tune/).
+   */
+  fineTune?: boolean;
   out: string;
   work: string;
   log: (line: string) => void;
@@ -755,11 +769,14 @@ export async function runSegmentationStage(o: {
   const started = performance.now();
   let last = started;
   let first = true;
+  const dir = join(o.out, 'segmentation');
+  const fineTune = o.fineTune === true;
   // 1. train
   const result = await trainSegmentation({
     steps,
     batch: o.batch ?? 8,
-    checkpointDir: join(o.work, 'segmentation'),
+    ...(fineTune ? { initialWeights: await folderJudgeWeights(dir), lr: 1e-3, seed: 2 } : {}),
+    checkpointDir: join(o.work, fineTune ? 'segmentation-fine-tune' : 'segmentation'),
     checkpointEvery: 100,
     resume: o.resume,
     onProgress: (p) => {
@@ -779,7 +796,6 @@ export async function runSegmentationStage(o: {
   });
   const trained = performance.now();
   // 2. export
-  const dir = join(o.out, 'segmentation');
   await writeSegmentation(dir, segmentationInferenceModel(result.parameters, a), a);
   // 3. evaluate through the exported folder, as the judge will use it
   const judge = await SegmentationJudge.load(dir);
@@ -791,7 +807,7 @@ export async function runSegmentationStage(o: {
       .map(([c, v]) => `${c} ${(100 * v).toFixed(0)}`)
       .join(', ');
   const lines = [
-    `segmentation: ${result.step} steps, ${segmentationParameterCount(a)} parameters`,
+    `segmentation: ${result.step} ${fineTune ? 'fine-tuning ' : ''}steps, ${segmentationParameterCount(a)} parameters`,
     `segmentation held-out (${e.images} scenes, ${e.subjects} subjects): pixel accuracy ${pct(e.pixelAcc)}, mIoU ${pct(e.mIoU)}, subject class found ${pct(e.subjectClassAcc)}`,
     `segmentation degraded copies: pixel accuracy ${pct(e.degraded.pixelAcc)}, mIoU ${pct(e.degraded.mIoU)}, subject class found ${pct(e.degraded.subjectClassAcc)}`,
     `segmentation IoU per class (%): ${perClass(e.perClassIoU)}`,
@@ -806,8 +822,28 @@ export async function runSegmentationStage(o: {
     seg_pixel_acc: r4(e.pixelAcc),
     seg_miou: r4(e.mIoU),
     seg_subject_class_acc: r4(e.subjectClassAcc),
-    seg_steps: result.step,
+    ...(fineTune ? { seg_fine_tune_steps: result.step } : { seg_steps: result.step }),
     judge_color_agreement: r4(e.colorAgreement),
     judge_silhouette_iou: r4(e.silhouetteIoU),
   };
+}
+
+/** The folder's judge weights, every one of the architecture's, for a fine-tuning run to start from. */
+export async function folderJudgeWeights(
+  dir: string,
+  a: SegmentationArchitecture = TINY_SEGMENTATION,
+): Promise<ParameterTensor[]> {
+  const file = join(dir, 'model.onnx');
+  if (!existsSync(file))
+    throw new Error(`${file} is missing: a fine-tuning run starts from the folder's judge; train one first`);
+  const weights = await readOnnxWeights(file);
+  const sizes = new Map(weights.map((p) => [p.name, p.data.length]));
+  for (const p of segmentationParameterShapes(a)) {
+    const size = p.shape.reduce((x, y) => x * y, 1);
+    if (sizes.get(p.name) !== size)
+      throw new Error(
+        `${file}: ${p.name} is ${sizes.has(p.name) ? `of ${sizes.get(p.name)} values, not ${size}` : 'missing'}: another judge architecture`,
+      );
+  }
+  return weights;
 }

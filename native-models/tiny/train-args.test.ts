@@ -36,6 +36,9 @@ describe('parseTrainArgs', () => {
     expect(parse('--stage', 'vae-encoder', '--anchor', '0', '--encoder-resnets', '2')).toMatchObject({
       options: { anchor: 0, encoderResnets: 2 },
     });
+    expect(parse('--stage', 'segmentation', '--fine-tune', '--steps', '3000')).toMatchObject({
+      options: { fineTune: true, steps: 3000 },
+    });
     expect(parse('--stage', 'unet', '--layers-per-block', '2')).toMatchObject({
       options: { layersPerBlock: 2 },
     });
@@ -50,6 +53,9 @@ describe('parseTrainArgs', () => {
         error: `--layers-per-block must be a whole number from 1 to 4, or one per level separated by commas (got '${value}')`,
       });
     }
+    expect(parse('--stage', 'unet', '--fine-tune')).toEqual({
+      error: '--fine-tune is read by the segmentation stage, not by unet',
+    });
     expect(parse('--stage', 'controlnet', '--layers-per-block', '2')).toEqual({
       error: '--layers-per-block is read by the unet stage, not by controlnet',
     });

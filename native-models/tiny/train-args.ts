@@ -45,6 +45,11 @@ export interface StageOptions {
    * folder's UNet has grows it without changing its output, and trains on from there.
    */
   layersPerBlock?: number | number[];
+  /**
+   * segmentation: start from the folder's judge (a fifth of the learning rate, scenes of another
+   * seed, its own checkpoints in segmentation-fine-tune/) instead of from scratch.
+   */
+  fineTune?: boolean;
   /** vae-encoder: weight of the anchor to the original posterior means (default 0.1). */
   anchor?: number;
   /** vae-encoder: resnets per encoder level (default the folder's; more grows the encoder). */
@@ -126,6 +131,7 @@ const BOOLEAN_FLAGS: Record<string, { stages?: readonly StageName[] }> = {
   sweep: { stages: ['evaluate'] },
   'text-encoder': { stages: ['clip'] },
   'train-text-encoder': { stages: ['unet'] },
+  'fine-tune': { stages: ['segmentation'] },
 };
 
 /** The most UNet levels a per-level --layers-per-block list may name. */
@@ -173,6 +179,7 @@ export function parseTrainArgs(
   if (values.sweep === true) options.sweep = true;
   if (values['text-encoder'] === true) options.textEncoder = true;
   if (values['train-text-encoder'] === true) options.trainTextEncoder = true;
+  if (values['fine-tune'] === true) options.fineTune = true;
   const layers = values['layers-per-block'];
   if (typeof layers === 'string') {
     if (name !== 'unet') return { error: notRead('layers-per-block', ['unet'], name) };

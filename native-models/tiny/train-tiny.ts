@@ -10,7 +10,8 @@
  * samples trained on the empty prompt, default 0.1, and `--dataset-size N`, the scenes encoded
  * once and cached, default 32,000 and 4,000; vae-encoder takes `--anchor X`, the weight
  * that keeps its latents where the UNet learned them, default 0.1, and `--encoder-resnets N`, the
- * resnets per encoder level, more than the folder's grows the encoder; a flag the stage does not
+ * resnets per encoder level, more than the folder's grows the encoder; segmentation takes
+ * `--fine-tune`, a run from the folder's judge instead of from scratch; a flag the stage does not
  * read, or a value out of range, is refused before anything runs: train-args.ts):
  * the recipes of the embedded tiny models, one stage at a time, with checkpoints in the work
  * folder so a stage can run in the background and continue in a later session.
