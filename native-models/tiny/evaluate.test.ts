@@ -15,7 +15,23 @@ describe.skipIf(!existsSync(join(DIR, 'segmentation', 'model.onnx')))('evaluateT
       sd,
       settings: { steps: 2, guidanceScale: 7.5, scaffolding: 0.5 },
       counts: { t2i: 3, pose: 2, msp: 1 },
+      // the same judge again: the same pictures must read the same
+      referenceJudgeDir: join(DIR, 'segmentation'),
     }).finally(() => runtime.dispose());
+    expect(result.referenceFigures).toEqual(result.figures);
+    // a reference judge that is not there fails before any picture is rendered
+    const again = new Runtime();
+    const lines: string[] = [];
+    await expect(
+      evaluateTinyModel({
+        sd: await StableDiffusion.load(DIR, again),
+        settings: { steps: 50, guidanceScale: 7.5, scaffolding: 0.5 },
+        counts: { t2i: 200, pose: 50, msp: 20 },
+        referenceJudgeDir: join(DIR, 'no-such-judge'),
+        log: (line) => lines.push(line),
+      }).finally(() => again.dispose()),
+    ).rejects.toThrow(/no-such-judge[/\\]classes.json: ENOENT/);
+    expect(lines).toEqual([]);
     expect(Object.keys(result.figures).sort()).toEqual(
       [
         't2i_class_acc',

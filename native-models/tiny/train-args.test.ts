@@ -36,6 +36,9 @@ describe('parseTrainArgs', () => {
     expect(parse('--stage', 'vae-encoder', '--anchor', '0', '--encoder-resnets', '2')).toMatchObject({
       options: { anchor: 0, encoderResnets: 2 },
     });
+    expect(parse('--stage', 'evaluate', '--reference-judge', '/old/segmentation')).toMatchObject({
+      options: { referenceJudge: '/old/segmentation' },
+    });
     expect(parse('--stage', 'segmentation', '--fine-tune', '--steps', '3000')).toMatchObject({
       options: { fineTune: true, steps: 3000 },
     });
@@ -53,6 +56,12 @@ describe('parseTrainArgs', () => {
         error: `--layers-per-block must be a whole number from 1 to 4, or one per level separated by commas (got '${value}')`,
       });
     }
+    expect(parse('--stage', 'unet', '--reference-judge', '/old')).toEqual({
+      error: '--reference-judge is read by the evaluate stage, not by unet',
+    });
+    expect(parse('--stage', 'evaluate', '--reference-judge', ' ')).toEqual({
+      error: '--reference-judge must name a segmentation folder',
+    });
     expect(parse('--stage', 'unet', '--fine-tune')).toEqual({
       error: '--fine-tune is read by the segmentation stage, not by unet',
     });

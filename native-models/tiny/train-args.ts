@@ -30,6 +30,8 @@ export interface StageOptions {
   guidance?: number;
   /** evaluate: a quarter of the counts, printed only (metrics.json and the grid stay as they are). */
   sweep?: boolean;
+  /** evaluate: another judge's segmentation folder; its figures on the same pictures are logged too. */
+  referenceJudge?: string;
   /** clip: also replace text_encoder/ when a UNet trained on the old one is in the folder. */
   textEncoder?: boolean;
   /** unet: share of regional samples (MSP segments with their own prompts; default 0). */
@@ -152,6 +154,7 @@ export function parseTrainArgs(
         stage: { type: 'string' },
         out: { type: 'string' },
         'layers-per-block': { type: 'string' },
+        'reference-judge': { type: 'string' },
         work: { type: 'string' },
         ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((f) => [f, { type: 'string' as const }])),
         ...Object.fromEntries(Object.keys(BOOLEAN_FLAGS).map((f) => [f, { type: 'boolean' as const }])),
@@ -180,6 +183,12 @@ export function parseTrainArgs(
   if (values['text-encoder'] === true) options.textEncoder = true;
   if (values['train-text-encoder'] === true) options.trainTextEncoder = true;
   if (values['fine-tune'] === true) options.fineTune = true;
+  const reference = values['reference-judge'];
+  if (typeof reference === 'string') {
+    if (name !== 'evaluate') return { error: notRead('reference-judge', ['evaluate'], name) };
+    if (reference.trim() === '') return { error: '--reference-judge must name a segmentation folder' };
+    options.referenceJudge = reference;
+  }
   const layers = values['layers-per-block'];
   if (typeof layers === 'string') {
     if (name !== 'unet') return { error: notRead('layers-per-block', ['unet'], name) };

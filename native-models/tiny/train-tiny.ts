@@ -1,6 +1,7 @@
 /**
  * `npm run train:tiny -- --stage <name> [--resume] [--steps N] [--batch N] [--out DIR] [--work DIR]`
- * (evaluate also takes `--guidance X` and `--sweep`, a quick run that writes nothing; clip takes
+ * (evaluate also takes `--guidance X`, `--sweep`, a quick run that writes nothing, and
+ * `--reference-judge DIR`, a second judge's figures on the same pictures, logged; clip takes
  * `--text-encoder` to replace text_encoder/ even under a trained UNet; unet takes `--regional X`,
  * the share of regional samples, `--train-text-encoder`, which trains the text encoder with it,
  * and `--layers-per-block N` (or `N,N,N`), resnets per level: more than the folder's UNet has
@@ -554,7 +555,13 @@ STAGES.evaluate = async (o) => {
   log(
     `evaluate: ${settings.steps} DDIM steps, guidance ${settings.guidanceScale}; ${JSON.stringify(counts)}`,
   );
-  const result = await evaluateTinyModel({ sd, settings, counts, log });
+  const result = await evaluateTinyModel({
+    sd,
+    settings,
+    counts,
+    ...(o.referenceJudge ? { referenceJudgeDir: resolve(o.referenceJudge) } : {}),
+    log,
+  });
   const perClass = Object.entries(result.perClass)
     .map(([c, v]) => {
       const misses = Object.entries(v.readAs).map(([read, n]) => `${n} ${read}`);
@@ -569,6 +576,8 @@ STAGES.evaluate = async (o) => {
     )
     .join(', ');
   if (posePerClass) log(`evaluate pose per class (mean IoU): ${posePerClass}`);
+  if (result.referenceFigures)
+    log(`evaluate with the reference judge ${o.referenceJudge}: ${JSON.stringify(result.referenceFigures)}`);
   if (o.sweep) {
     log(
       `evaluate (sweep, nothing written): ${JSON.stringify(result.figures)} in ${(result.seconds / 60).toFixed(1)} min`,
