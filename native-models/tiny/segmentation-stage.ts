@@ -56,6 +56,7 @@ import { readOnnxWeights } from '../training/onnx-weights.js';
 import { imageToTensor } from '../image/image.js';
 import { generateScene } from '../world/scene.js';
 import { CLASS_INFO, SUBJECT_CLASSES, WORLD_CLASSES } from '../world/classes.js';
+import { stepsBefore } from './run-steps.js';
 import {
   SegmentationJudge,
   classInRegion,
@@ -771,12 +772,23 @@ export async function runSegmentationStage(o: {
   let first = true;
   const dir = join(o.out, 'segmentation');
   const fineTune = o.fineTune === true;
+  const checkpointDir = join(o.work, fineTune ? 'segmentation-fine-tune' : 'segmentation');
+  // a fine-tuning run adds to the folder's fine-tuning steps (the judge it starts from may have had some)
+  const before = fineTune
+    ? await stepsBefore({
+        checkpointDir,
+        metricsDir: o.out,
+        resume: o.resume,
+        base: { seg_fine_tune_steps: 'folder' },
+        warn: o.log,
+      })
+    : { seg_fine_tune_steps: 0 };
   // 1. train
   const result = await trainSegmentation({
     steps,
     batch: o.batch ?? 8,
     ...(fineTune ? { initialWeights: await folderJudgeWeights(dir), lr: 1e-3, seed: 2 } : {}),
-    checkpointDir: join(o.work, fineTune ? 'segmentation-fine-tune' : 'segmentation'),
+    checkpointDir,
     checkpointEvery: 100,
     resume: o.resume,
     onProgress: (p) => {
@@ -822,7 +834,10 @@ export async function runSegmentationStage(o: {
     seg_pixel_acc: r4(e.pixelAcc),
     seg_miou: r4(e.mIoU),
     seg_subject_class_acc: r4(e.subjectClassAcc),
-    ...(fineTune ? { seg_fine_tune_steps: result.step } : { seg_steps: result.step }),
+    // a judge trained from scratch has had no fine-tuning
+    ...(fineTune
+      ? { seg_fine_tune_steps: before.seg_fine_tune_steps + result.step }
+      : { seg_steps: result.step, seg_fine_tune_steps: 0 }),
     judge_color_agreement: r4(e.colorAgreement),
     judge_silhouette_iou: r4(e.silhouetteIoU),
   };

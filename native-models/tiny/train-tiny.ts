@@ -31,6 +31,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseTrainArgs, type StageName, type StageOptions } from './train-args.js';
+import { stepsBefore } from './run-steps.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
 import { Rng } from '../tensor/random.js';
 import {
@@ -430,19 +431,34 @@ STAGES.unet = async (o) => {
     );
     return growUnetWeights(weights, folderArchitecture, architecture);
   };
+  // a joint or grown run starts from the folder's UNet and adds to its counts; a plain one counts
+  // all of its own (from scratch or its checkpoint)
+  const fromFolder = grow || text !== undefined;
+  const stepsKey = joint ? 'unet_text_encoder_steps' : 'unet_steps';
+  const grown = layoutSuffix(architecture) !== '';
+  const checkpointDir = join(o.work, `${joint ? 'unet-text' : 'unet'}${layoutSuffix(architecture)}`);
+  const before = await stepsBefore({
+    checkpointDir,
+    metricsDir: o.out,
+    resume: o.resume,
+    base: {
+      [stepsKey]: fromFolder ? 'folder' : 'zero',
+      ...(grown ? { unet_layers_grown_steps: fromFolder && !grow ? 'folder' : 'zero' } : {}),
+    },
+    warn: log,
+  });
   const result = await trainUnet({
     modelDir: o.out,
     steps,
     batch: o.batch ?? 16,
     architecture,
-    checkpointDir: join(o.work, `${joint ? 'unet-text' : 'unet'}${layoutSuffix(architecture)}`),
+    checkpointDir,
     checkpointEvery: 100,
     resume: o.resume,
     ...(o.regional !== undefined ? { regionalShare: o.regional } : {}),
     ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
     ...(o.datasetSize !== undefined ? { datasetSize: o.datasetSize } : {}),
-    // a joint or grown run starts from the folder's UNet; a plain one from its checkpoint or scratch
-    ...(grow || text ? { initialWeights: await folderUnet() } : {}),
+    ...(fromFolder ? { initialWeights: await folderUnet() } : {}),
     ...(text
       ? {
           lr: 1e-4,
@@ -466,7 +482,8 @@ STAGES.unet = async (o) => {
   }
   await writeModelIndex(o.out);
   await mergeMetrics(o.out, {
-    ...(joint ? { unet_text_encoder_steps: result.step } : { unet_steps: result.step }),
+    [stepsKey]: before[stepsKey] + result.step,
+    ...(grown ? { unet_layers_grown_steps: before.unet_layers_grown_steps + result.step } : {}),
     unet_parameters: unetParameterCount(unetEma),
     ...(o.regional ? { unet_regional_share: o.regional } : {}),
   });
@@ -498,6 +515,15 @@ STAGES.controlnet = async (o) => {
     log(
       `controlnet: grows the folder's ControlNet from ${layoutName(controlArchitecture)} to ${layoutName(architecture)}`,
     );
+  // a grown ControlNet adds to the folder's count; a fresh one starts from the UNet's weights
+  const checkpointDir = join(o.work, `controlnet${layoutSuffix(architecture)}`);
+  const before = await stepsBefore({
+    checkpointDir,
+    metricsDir: o.out,
+    resume: o.resume,
+    base: { controlnet_steps: grow ? 'folder' : 'zero' },
+    warn: log,
+  });
   const result = await trainControlNet({
     modelDir: o.out,
     unetWeights,
@@ -514,7 +540,7 @@ STAGES.controlnet = async (o) => {
       : {}),
     steps,
     batch: o.batch ?? 8,
-    checkpointDir: join(o.work, `controlnet${layoutSuffix(architecture)}`),
+    checkpointDir,
     checkpointEvery: 50,
     resume: o.resume,
     ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
@@ -529,7 +555,7 @@ STAGES.controlnet = async (o) => {
     architecture,
   );
   await writeModelIndex(o.out);
-  await mergeMetrics(o.out, { controlnet_steps: result.step });
+  await mergeMetrics(o.out, { controlnet_steps: before.controlnet_steps + result.step });
   log(
     `controlnet: ${result.step} steps, last loss ${result.lastLoss.toFixed(4)}, ${((performance.now() - started) / 60000).toFixed(1)} min this run`,
   );
