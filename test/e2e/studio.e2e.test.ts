@@ -348,6 +348,17 @@ describe.skipIf(!hasChromium)(
       expect(panel.request.scaffolding).toMatchObject({ image: { hash: panel.renders[0].image.hash } });
       expect(panel.request.seedLocked).toBe(true);
       expect(panel.request.seed).toBe(panel.renders[0].seed);
+
+      // a flat colour replaces the image, and one undo brings the image back
+      await editor.setScaffoldColor('#336699');
+      await editor.waitSaved();
+      await studio.screenshot('05b-scaffold-colour');
+      expect((await api.panels.get({ id: panelId })).request.scaffolding).toEqual({ color: '#336699' });
+      await editor.undo();
+      await editor.waitSaved();
+      expect((await api.panels.get({ id: panelId })).request.scaffolding).toMatchObject({
+        image: { hash: panel.renders[0].image.hash },
+      });
     }, 60_000);
 
     it('undoes and redoes a brush stroke, and the backend follows', async () => {

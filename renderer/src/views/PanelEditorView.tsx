@@ -715,6 +715,8 @@ function SettingsSection({ doc, issues }: { doc: PanelDocument; issues: EditorIs
   const f = state.model?.sizes.vaeScaleFactor ?? 8;
   const schedulers = state.model?.schedulers ?? ['ddim', 'euler', 'euler_a', 'dpmpp_2m', 'dpmpp_2m_karras'];
   const settingIssues = issues.filter((i) => i.target.kind === 'settings');
+  const scaffoldColor =
+    doc.scaffolding !== null && 'color' in doc.scaffolding ? doc.scaffolding.color : '#808080';
   const set = (patch: Parameters<typeof updateSettings>[1], label: string, key: string) =>
     studio.edit((d) => updateSettings(d, patch), label, `settings:${key}`);
   return (
@@ -762,7 +764,7 @@ function SettingsSection({ doc, issues }: { doc: PanelDocument; issues: EditorIs
           />
           <NumberField
             label="Scaffolding steps k"
-            title="Steps in which every region develops on its own: a count, or a fraction of the steps below 1"
+            title="Steps in which every region develops on its own against the scaffolding (an image or a flat colour; without one the regions share the image from the first step): a count, or a fraction of the steps below 1"
             value={s.scaffoldingSteps}
             min={0}
             step={0.05}
@@ -855,6 +857,24 @@ function SettingsSection({ doc, issues }: { doc: PanelDocument; issues: EditorIs
                   : 'image' in doc.scaffolding
                     ? 'An earlier render'
                     : `Flat ${doc.scaffolding.color}`}
+              </span>
+              <span
+                className="swatch"
+                style={{ background: scaffoldColor }}
+                title="Flat scaffolding colour: the regions develop against it in the scaffolding stage — click to choose"
+              >
+                <input
+                  type="color"
+                  aria-label="Scaffolding colour"
+                  value={scaffoldColor}
+                  onChange={(e) =>
+                    studio.edit(
+                      (d) => setScaffolding(d, { color: e.target.value }),
+                      'Set scaffolding colour',
+                      'scaffolding-color',
+                    )
+                  }
+                />
               </span>
               {doc.scaffolding !== null && (
                 <button

@@ -188,6 +188,12 @@ export class PanelEditorPage {
     await this.page.getByRole('button', { name: 'Scaffold in use' }).waitFor();
   }
 
+  /** Picks a flat scaffolding colour (#rrggbb) in the settings; the summary beside it follows. */
+  async setScaffoldColor(hex: string): Promise<void> {
+    await this.page.getByLabel('Scaffolding colour').fill(hex);
+    await this.page.getByText(`Flat ${hex}`).waitFor();
+  }
+
   /** Clicks "Open file location"; the message it shows (a path in browser mode). */
   async openFileLocation(): Promise<string> {
     await this.page.getByRole('button', { name: 'Open file location' }).click();
