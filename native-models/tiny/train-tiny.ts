@@ -22,7 +22,7 @@
  * to its latents), `clip` (its text tower is the text encoder), `unet`,
  * `controlnet`, `segmentation`, then `evaluate` (the judge's figures). Each stage writes its part of
  * the model folder (default native-models/weights/tiny-sd), refreshes model_index.json and merges
- * its figures into metrics.json there.
+ * its figures into metrics.json there; step counts add up across runs (run-steps.ts).
  */
 import type { VaeArchitecture } from '../models/vae.js';
 import { readOnnxWeights } from '../training/onnx-weights.js';
