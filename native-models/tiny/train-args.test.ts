@@ -33,6 +33,9 @@ describe('parseTrainArgs', () => {
       stage: 'evaluate',
       options: { resume: false, out: '/elsewhere', work: '/work/tiny', guidance: 5, sweep: true },
     });
+    expect(parse('--stage', 'unet', '--subject-weight', '2')).toMatchObject({
+      options: { subjectWeight: 2 },
+    });
     expect(parse('--stage', 'vae-encoder', '--anchor', '0', '--encoder-resnets', '2')).toMatchObject({
       options: { anchor: 0, encoderResnets: 2 },
     });
@@ -82,6 +85,7 @@ describe('parseTrainArgs', () => {
       ['--steps', '1.5', 'a whole number of at least 1'],
       ['--steps', '', 'a whole number of at least 1'],
       ['--regional', '1.2', 'a share from 0 to 1'],
+      ['--subject-weight', '-1', 'a number from 0 to 20'],
       ['--caption-dropout', '-0.1', 'a share from 0 to 0.5'],
       ['--dataset-size', '4e3.5', 'a whole number of at least 1'],
     ]) {
@@ -95,6 +99,9 @@ describe('parseTrainArgs', () => {
   it('refuses a flag the stage would ignore instead of training without it', () => {
     expect(parse('--stage', 'controlnet', '--regional', '0.5')).toEqual({
       error: '--regional is read by the unet stage, not by controlnet',
+    });
+    expect(parse('--stage', 'controlnet', '--subject-weight', '2')).toEqual({
+      error: '--subject-weight is read by the unet stage, not by controlnet',
     });
     expect(parse('--stage', 'controlnet', '--train-text-encoder')).toEqual({
       error: '--train-text-encoder is read by the unet stage, not by controlnet',

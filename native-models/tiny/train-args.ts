@@ -36,6 +36,8 @@ export interface StageOptions {
   textEncoder?: boolean;
   /** unet: share of regional samples (MSP segments with their own prompts; default 0). */
   regional?: number;
+  /** unet: extra weight of subject pixels in plain samples (default 0: every pixel alike). */
+  subjectWeight?: number;
   /** unet, controlnet: share of samples trained on the empty prompt (default 0.1). */
   captionDropout?: number;
   /** unet, controlnet: training scenes encoded once and cached (default 32,000 and 4,000). */
@@ -63,6 +65,7 @@ type NumberKey =
   | 'batch'
   | 'guidance'
   | 'regional'
+  | 'subjectWeight'
   | 'captionDropout'
   | 'datasetSize'
   | 'anchor'
@@ -102,6 +105,14 @@ const NUMBER_FLAGS: Record<string, NumberFlag> = {
     min: 0,
     max: 1,
     range: 'a share from 0 to 1',
+  },
+  'subject-weight': {
+    key: 'subjectWeight',
+    stages: ['unet'],
+    integer: false,
+    min: 0,
+    max: 20,
+    range: 'a number from 0 to 20',
   },
   'caption-dropout': {
     key: 'captionDropout',

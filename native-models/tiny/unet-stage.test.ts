@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { UnetArchitecture } from '../models/unet.js';
 import { unetResidualShapes } from '../models/unet.js';
 import { Rng } from '../tensor/random.js';
+import { alphasCumprodFor, DEFAULT_SCHEDULER_CONFIG } from '../schedulers/scheduler.js';
 import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
 import { readOnnxWeights } from '../training/onnx-weights.js';
 import { tinyClipArchitecture, textEncoderInferenceModel } from './clip-stage.js';
@@ -148,6 +149,54 @@ describe('tiny UNet stage', () => {
             regional: { data: { ...regions, segments: regions.segments.subarray(1) }, share: 1 },
           }),
       ).toThrow(/the regional dataset has 4 scenes, the latent dataset 5/);
+    } finally {
+      await textEncoder.release();
+    }
+  });
+
+  it("weighs a plain sample's subject pixels (1 + s) times its background's, at the sample's min-SNR mean", async () => {
+    const data = await latentDataset({ modelDir: MODEL, count: 5, seed: 11 });
+    const regions = await regionalDataset({ modelDir: MODEL, count: 5, seed: 11 });
+    const tokenizer = await CLIPTokenizer.fromFolder(join(MODEL, 'tokenizer'));
+    const textEncoder = await ort.InferenceSession.create(join(MODEL, 'text_encoder', 'model.onnx'));
+    const plane = LATENT_SIDE * LATENT_SIDE;
+    const alphasCumprod = alphasCumprodFor(DEFAULT_SCHEDULER_CONFIG);
+    // every scene's background mask: the last segment of each
+    const backgrounds = Array.from(regions.segments, (n, i) => {
+      const e = regions.first[i] + n - 1;
+      return regions.masks.subarray(e * plane, (e + 1) * plane);
+    });
+    try {
+      const feeds = await new LatentBatches(8, data, textEncoder, tokenizer, {
+        regional: { data: regions, share: 0 },
+        subjectWeight: 2,
+      }).next(new Rng(9));
+      expect(feeds.loss_weight.dims).toEqual([8, 1, LATENT_SIDE, LATENT_SIDE]);
+      const weights = feeds.loss_weight.data as Float32Array;
+      const timesteps = feeds.timestep.data as BigInt64Array;
+      for (let b = 0; b < 8; b++) {
+        const w = weights.subarray(b * plane, (b + 1) * plane);
+        const low = Math.min(...w);
+        const high = Math.max(...w);
+        expect(high / low).toBeCloseTo(3, 5);
+        // the low weight lies exactly on one of the scenes' backgrounds
+        const background = backgrounds.find((m) => m.every((v, p) => (v === 1) === (w[p] === low)));
+        expect(background).toBeDefined();
+        const abar = alphasCumprod[Number(timesteps[b])];
+        const snr = abar / (1 - abar);
+        const mean = w.reduce((n, v) => n + v, 0) / plane;
+        expect(mean).toBeCloseTo(Math.min(snr, 5) / snr, 5);
+      }
+      expect(() => new LatentBatches(2, data, textEncoder, tokenizer, { subjectWeight: 2 })).toThrow(
+        /subjectWeight needs the scenes' segments/,
+      );
+      expect(
+        () =>
+          new LatentBatches(2, data, textEncoder, tokenizer, {
+            regional: { data: regions, share: 0 },
+            subjectWeight: -1,
+          }),
+      ).toThrow(/subjectWeight must be a number of at least 0, got -1/);
     } finally {
       await textEncoder.release();
     }
