@@ -460,7 +460,7 @@ export class LatentBatches implements DataLoader {
         const scaled = w / Math.max(share, MIN_REGION_SHARE);
         for (let p = 0; p < latentPlane; p++) weight[p] = mask[p] * scaled;
       } else if (this.regional && this.subjectWeight > 0) {
-        this.subjectWeights(weight, i, w);
+        this.subjectWeights(weight, this.regional.data, i, w);
       } else {
         weight.fill(w);
       }
@@ -493,8 +493,7 @@ export class LatentBatches implements DataLoader {
   }
 
   /** Scene i's plain-sample weights: its subjects' pixels (1 + s) times its background's, mean w. */
-  private subjectWeights(weight: Float32Array, i: number, w: number): void {
-    const r = this.regional?.data as RegionalDataset;
+  private subjectWeights(weight: Float32Array, r: RegionalDataset, i: number, w: number): void {
     const latentPlane = LATENT_SIDE * LATENT_SIDE;
     const first = r.first[i];
     // the last segment of a scene is its background; the others are its subjects
