@@ -36,6 +36,9 @@ describe('parseTrainArgs', () => {
     expect(parse('--stage', 'unet', '--subject-weight', '2')).toMatchObject({
       options: { subjectWeight: 2 },
     });
+    expect(parse('--stage', 'unet', '--person-share', '0.4')).toMatchObject({
+      options: { personShare: 0.4 },
+    });
     expect(parse('--stage', 'vae-encoder', '--anchor', '0', '--encoder-resnets', '2')).toMatchObject({
       options: { anchor: 0, encoderResnets: 2 },
     });
@@ -86,6 +89,7 @@ describe('parseTrainArgs', () => {
       ['--steps', '', 'a whole number of at least 1'],
       ['--regional', '1.2', 'a share from 0 to 1'],
       ['--subject-weight', '-1', 'a number from 0 to 20'],
+      ['--person-share', '1.5', 'a share from 0 to 1'],
       ['--caption-dropout', '-0.1', 'a share from 0 to 0.5'],
       ['--dataset-size', '4e3.5', 'a whole number of at least 1'],
     ]) {
@@ -102,6 +106,9 @@ describe('parseTrainArgs', () => {
     });
     expect(parse('--stage', 'controlnet', '--subject-weight', '2')).toEqual({
       error: '--subject-weight is read by the unet stage, not by controlnet',
+    });
+    expect(parse('--stage', 'evaluate', '--person-share', '0.4')).toEqual({
+      error: '--person-share is read by the unet stage, not by evaluate',
     });
     expect(parse('--stage', 'controlnet', '--train-text-encoder')).toEqual({
       error: '--train-text-encoder is read by the unet stage, not by controlnet',

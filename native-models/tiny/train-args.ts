@@ -38,6 +38,8 @@ export interface StageOptions {
   regional?: number;
   /** unet: extra weight of subject pixels in plain samples (default 0: every pixel alike). */
   subjectWeight?: number;
+  /** unet: share of samples drawn from the scenes naming a person (default 0: every scene alike). */
+  personShare?: number;
   /** unet, controlnet: share of samples trained on the empty prompt (default 0.1). */
   captionDropout?: number;
   /** unet, controlnet: training scenes encoded once and cached (default 32,000 and 4,000). */
@@ -66,6 +68,7 @@ type NumberKey =
   | 'guidance'
   | 'regional'
   | 'subjectWeight'
+  | 'personShare'
   | 'captionDropout'
   | 'datasetSize'
   | 'anchor'
@@ -113,6 +116,14 @@ const NUMBER_FLAGS: Record<string, NumberFlag> = {
     min: 0,
     max: 20,
     range: 'a number from 0 to 20',
+  },
+  'person-share': {
+    key: 'personShare',
+    stages: ['unet'],
+    integer: false,
+    min: 0,
+    max: 1,
+    range: 'a share from 0 to 1',
   },
   'caption-dropout': {
     key: 'captionDropout',

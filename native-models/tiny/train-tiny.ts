@@ -4,7 +4,8 @@
  * `--reference-judge DIR`, a second judge's figures on the same pictures, logged; clip takes
  * `--text-encoder` to replace text_encoder/ even under a trained UNet; unet takes `--regional X`,
  * the share of regional samples, `--subject-weight X`, the extra weight of subject pixels in the
- * plain samples' loss (unet-stage.ts), `--train-text-encoder`, which trains the text encoder with it,
+ * plain samples' loss, `--person-share X`, the share of samples drawn from the scenes naming a
+ * person (unet-stage.ts), `--train-text-encoder`, which trains the text encoder with it,
  * and `--layers-per-block N` (or `N,N,N`), resnets per level: more than the folder's UNet has
  * grows it (and the controlnet stage then grows the folder's ControlNet alike) without changing
  * its output, with checkpoints of their own (unet-layers-2/ ...);
@@ -458,6 +459,7 @@ STAGES.unet = async (o) => {
     resume: o.resume,
     ...(o.regional !== undefined ? { regionalShare: o.regional } : {}),
     ...(o.subjectWeight !== undefined ? { subjectWeight: o.subjectWeight } : {}),
+    ...(o.personShare !== undefined ? { personShare: o.personShare } : {}),
     ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
     ...(o.datasetSize !== undefined ? { datasetSize: o.datasetSize } : {}),
     ...(fromFolder ? { initialWeights: await folderUnet() } : {}),
@@ -489,6 +491,7 @@ STAGES.unet = async (o) => {
     unet_parameters: unetParameterCount(unetEma),
     ...(o.regional ? { unet_regional_share: o.regional } : {}),
     ...(o.subjectWeight ? { unet_subject_weight: o.subjectWeight } : {}),
+    ...(o.personShare ? { unet_person_share: o.personShare } : {}),
   });
   log(
     `unet${joint ? ' with the text encoder' : ''}: ${result.step} steps, ${unetParameterCount(unetEma)} UNet parameters, last loss ${result.lastLoss.toFixed(4)}, ${((performance.now() - started) / 60000).toFixed(1)} min this run`,

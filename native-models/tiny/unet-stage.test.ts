@@ -18,7 +18,9 @@ import {
   layoutSuffix,
   TINY_UNET,
   tinyUnetArchitecture,
+  PERSON_WORDS,
   regionalDataset,
+  scenesNaming,
   trainUnet,
   unetInferenceModel,
   worldScene,
@@ -200,6 +202,67 @@ describe('tiny UNet stage', () => {
     } finally {
       await textEncoder.release();
     }
+  });
+
+  it('draws the focus share of its samples from the scenes naming a person, the rest from all', async () => {
+    const data = await latentDataset({ modelDir: MODEL, count: 12, seed: 11 });
+    const tokenizer = await CLIPTokenizer.fromFolder(join(MODEL, 'tokenizer'));
+    const textEncoder = await ort.InferenceSession.create(join(MODEL, 'text_encoder', 'model.onnx'));
+    const L = data.sequenceLength;
+    const captions = Array.from({ length: data.count }, (_, i) =>
+      tokenizer.decode(data.ids.subarray(i * L, (i + 1) * L)),
+    );
+    const people = scenesNaming(data, tokenizer, PERSON_WORDS);
+    // found by whole words, never inside another ('man' in 'woman')
+    expect([...people]).toEqual(captions.flatMap((c, i) => (/\b(man|woman|boy|girl)\b/.test(c) ? [i] : [])));
+    expect(people.length).toBeGreaterThan(0);
+    expect(people.length).toBeLessThan(data.count);
+    expect(() => scenesNaming(data, tokenizer, ['cartoonish'])).toThrow(/'cartoonish' is not one token/);
+    const isPerson = new Set(people);
+    // a sample's caption tells its scene (no caption dropout): count the person scenes drawn
+    const personShareOf = async (share: number, seed: number): Promise<number> => {
+      const batches = new LatentBatches(64, data, null, tokenizer, {
+        captionDropout: 0,
+        focus: { scenes: people, share },
+      });
+      let n = 0;
+      let total = 0;
+      const rng = new Rng(seed);
+      for (let k = 0; k < 8; k++) {
+        const ids = (await batches.next(rng)).input_ids.data as Int32Array;
+        for (let b = 0; b < 64; b++) {
+          const caption = ids.subarray(b * L, (b + 1) * L);
+          const i = captions.findIndex((_, j) =>
+            data.ids.subarray(j * L, (j + 1) * L).every((v, p) => v === caption[p]),
+          );
+          total++;
+          if (isPerson.has(i)) n++;
+        }
+      }
+      return n / total;
+    };
+    const natural = people.length / data.count;
+    // 512 samples each: the expected shares are natural and 1 (all person scenes) and 0.5 + 0.5 natural
+    expect(Math.abs((await personShareOf(0, 3)) - natural)).toBeLessThan(0.07);
+    expect(await personShareOf(1, 3)).toBe(1);
+    expect(Math.abs((await personShareOf(0.5, 3)) - (0.5 + 0.5 * natural))).toBeLessThan(0.07);
+    // without a focus (or at share 0) the sample stream is the one it always was
+    const plain = await new LatentBatches(4, data, textEncoder, tokenizer).next(new Rng(5));
+    const zero = await new LatentBatches(4, data, textEncoder, tokenizer, {
+      focus: { scenes: people, share: 0 },
+    }).next(new Rng(5));
+    expect(zero.sample.data).toEqual(plain.sample.data);
+    await textEncoder.release();
+    expect(
+      () => new LatentBatches(2, data, null, tokenizer, { focus: { scenes: people, share: 1.5 } }),
+    ).toThrow(/the focus share must be between 0 and 1, got 1.5/);
+    expect(
+      () => new LatentBatches(2, data, null, tokenizer, { focus: { scenes: new Uint32Array(), share: 0.5 } }),
+    ).toThrow(/needs at least one scene/);
+    expect(
+      () =>
+        new LatentBatches(2, data, null, tokenizer, { focus: { scenes: Uint32Array.of(12), share: 0.5 } }),
+    ).toThrow(/focus scene 12 is not in the dataset of 12 scenes/);
   });
 
   it('replaces the caption by the empty prompt at the requested share', async () => {
