@@ -52,6 +52,8 @@ import { alphasCumprodFor, DEFAULT_SCHEDULER_CONFIG } from '../schedulers/schedu
 import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
 import { generateScene, type WorldScene } from '../world/scene.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
+import { SUBJECT_CLASSES } from '../world/classes.js';
+import { isPerson } from './clip-stage.js';
 import { layoutFromScene, layoutSegments } from './layouts.js';
 
 export const TINY_UNET: UnetArchitecture = {
@@ -537,7 +539,7 @@ export class LatentBatches implements DataLoader {
 }
 
 /** The words of the world's person classes, as captions name them. */
-export const PERSON_WORDS = ['man', 'woman', 'boy', 'girl'] as const;
+export const PERSON_WORDS: readonly string[] = SUBJECT_CLASSES.filter(isPerson);
 
 /**
  * The scenes of `data` whose caption names one of `words` (each must be a single token of the
