@@ -34,7 +34,7 @@ import type { RgbImage } from '../image/image.js';
 import { generateScene, type WorldScene } from '../world/scene.js';
 import { BACKGROUND_KINDS, BACKGROUND_PHRASES, INDOOR_KINDS } from '../world/backgrounds.js';
 import { subjectPhrase } from '../world/captions.js';
-import { CLASS_INFO, SUBJECT_CLASSES, type WorldClassName } from '../world/classes.js';
+import { isPerson, SUBJECT_CLASSES, type WorldClassName } from '../world/classes.js';
 import { COLOR_NAMES } from '../world/palette.js';
 
 export interface ClipArchitecture {
@@ -691,9 +691,4 @@ export async function evaluateClip(
     images: singles.length,
     pairs,
   };
-}
-
-/** Whether a class is drawn as a person (its prompts say 'a cartoon ...'). */
-export function isPerson(c: WorldClassName): boolean {
-  return CLASS_INFO[c].kind === 'human' && c !== 'robot';
 }

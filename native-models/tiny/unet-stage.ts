@@ -52,8 +52,7 @@ import { alphasCumprodFor, DEFAULT_SCHEDULER_CONFIG } from '../schedulers/schedu
 import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
 import { generateScene, type WorldScene } from '../world/scene.js';
 import { writeFileAtomic } from '../io/atomic-write.js';
-import { SUBJECT_CLASSES } from '../world/classes.js';
-import { isPerson } from './clip-stage.js';
+import { isPerson, SUBJECT_CLASSES } from '../world/classes.js';
 import { layoutFromScene, layoutSegments } from './layouts.js';
 
 export const TINY_UNET: UnetArchitecture = {

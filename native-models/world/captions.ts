@@ -24,7 +24,7 @@ import type { Orientation, WorldClassName } from './classes.js';
 import { POSE_TEMPLATE_NAMES } from '../pose/openpose.js';
 import { COLOR_NAMES, HAIR_COLOR_NAMES } from './palette.js';
 import type { ColorName, HairColorName } from './palette.js';
-import { SUBJECT_CLASSES } from './classes.js';
+import { isPerson, SUBJECT_CLASSES } from './classes.js';
 
 /** What a caption says about one subject. */
 export interface CaptionSubject {
@@ -41,8 +41,6 @@ export interface CaptionSubject {
 export type CaptionExtra =
   { kind: 'hat' } | { kind: 'glasses' } | { kind: 'scarf' } | { kind: 'hair'; color: HairColorName };
 
-const PEOPLE = new Set<WorldClassName>(['man', 'woman', 'boy', 'girl']);
-
 function article(word: string): string {
   return /^[aeiou]/.test(word) ? 'an' : 'a';
 }
@@ -58,7 +56,7 @@ function article(word: string): string {
  */
 export function subjectPhrase(s: CaptionSubject, form: 'long' | 'short'): string {
   const words: string[] = [];
-  if (PEOPLE.has(s.className)) {
+  if (isPerson(s.className)) {
     const cartoon = (s.style ?? 'comic') === 'comic';
     words.push('a');
     if (cartoon) words.push('cartoon');

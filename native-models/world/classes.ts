@@ -173,6 +173,14 @@ export function classIndex(name: (typeof WORLD_CLASSES)[number]): number {
   return i;
 }
 
+/**
+ * True for the classes drawn and captioned as a person ('a cartoon woman in a yellow dress'): the
+ * human-like classes except the robot.
+ */
+export function isPerson(name: WorldClassName): boolean {
+  return CLASS_INFO[name].kind === 'human' && name !== 'robot';
+}
+
 /** True for a subject class name. */
 export function isWorldClass(name: string): name is WorldClassName {
   return name !== 'background' && (WORLD_CLASSES as readonly string[]).includes(name);

@@ -17,6 +17,7 @@ import {
   WORLD_CLASSES,
   classIndex,
   generateScene,
+  isPerson,
   identityReferenceImages,
   orientedSkeleton,
   renderBackground,
@@ -49,6 +50,16 @@ describe('classes', () => {
     expect(classIndex('man')).toBe(1);
     expect(classIndex('chair')).toBe(13);
     for (const c of SUBJECT_CLASSES) expect(WORLD_CLASSES[CLASS_INFO[c].index]).toBe(c);
+  });
+
+  it('counts the four people as persons, not the robot, animals or objects', () => {
+    expect(SUBJECT_CLASSES.filter(isPerson)).toEqual(['man', 'woman', 'boy', 'girl']);
+    expect(subjectPhrase({ className: 'girl', color: 'red', pose: 'waving' }, 'short')).toBe(
+      'a cartoon girl in red waving',
+    );
+    expect(subjectPhrase({ className: 'robot', color: 'red', pose: 'waving' }, 'short')).not.toContain(
+      'cartoon',
+    );
   });
 });
 

@@ -29,6 +29,7 @@ export {
   SUBJECT_CLASSES,
   WORLD_CLASSES,
   classIndex,
+  isPerson,
   isWorldClass,
 } from './classes.js';
 export type { ClassInfo, ClassKind, Orientation, WorldClassName } from './classes.js';
