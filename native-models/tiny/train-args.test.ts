@@ -39,6 +39,9 @@ describe('parseTrainArgs', () => {
     expect(parse('--stage', 'unet', '--person-share', '0.4')).toMatchObject({
       options: { personShare: 0.4 },
     });
+    expect(parse('--stage', 'unet', '--contrast', '0.5')).toMatchObject({
+      options: { contrast: 0.5 },
+    });
     expect(parse('--stage', 'vae-encoder', '--anchor', '0', '--encoder-resnets', '2')).toMatchObject({
       options: { anchor: 0, encoderResnets: 2 },
     });
@@ -90,6 +93,7 @@ describe('parseTrainArgs', () => {
       ['--regional', '1.2', 'a share from 0 to 1'],
       ['--subject-weight', '-1', 'a number from 0 to 20'],
       ['--person-share', '1.5', 'a share from 0 to 1'],
+      ['--contrast', '-0.5', 'a number from 0 to 10'],
       ['--caption-dropout', '-0.1', 'a share from 0 to 0.5'],
       ['--dataset-size', '4e3.5', 'a whole number of at least 1'],
     ]) {

@@ -40,6 +40,8 @@ export interface StageOptions {
   subjectWeight?: number;
   /** unet: share of samples drawn from the scenes naming a person (default 0: every scene alike). */
   personShare?: number;
+  /** unet: weight of the caption contrast, man/boy and woman/girl swapped (default 0: none). */
+  contrast?: number;
   /** unet, controlnet: share of samples trained on the empty prompt (default 0.1). */
   captionDropout?: number;
   /** unet, controlnet: training scenes encoded once and cached (default 32,000 and 4,000). */
@@ -69,6 +71,7 @@ type NumberKey =
   | 'regional'
   | 'subjectWeight'
   | 'personShare'
+  | 'contrast'
   | 'captionDropout'
   | 'datasetSize'
   | 'anchor'
@@ -124,6 +127,14 @@ const NUMBER_FLAGS: Record<string, NumberFlag> = {
     min: 0,
     max: 1,
     range: 'a share from 0 to 1',
+  },
+  contrast: {
+    key: 'contrast',
+    stages: ['unet'],
+    integer: false,
+    min: 0,
+    max: 10,
+    range: 'a number from 0 to 10',
   },
   'caption-dropout': {
     key: 'captionDropout',

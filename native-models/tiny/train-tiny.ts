@@ -5,7 +5,9 @@
  * `--text-encoder` to replace text_encoder/ even under a trained UNet; unet takes `--regional X`,
  * the share of regional samples, `--subject-weight X`, the extra weight of subject pixels in the
  * plain samples' loss, `--person-share X`, the share of samples drawn from the scenes naming a
- * person (unet-stage.ts), `--train-text-encoder`, which trains the text encoder with it,
+ * person, `--contrast X`, the weight of the caption contrast (a picture's noise must be predicted
+ * better from its caption than with man/boy and woman/girl swapped; unet-stage.ts),
+ * `--train-text-encoder`, which trains the text encoder with it,
  * and `--layers-per-block N` (or `N,N,N`), resnets per level: more than the folder's UNet has
  * grows it (and the controlnet stage then grows the folder's ControlNet alike) without changing
  * its output, with checkpoints of their own (unet-layers-2/ ...);
@@ -460,6 +462,7 @@ STAGES.unet = async (o) => {
     ...(o.regional !== undefined ? { regionalShare: o.regional } : {}),
     ...(o.subjectWeight !== undefined ? { subjectWeight: o.subjectWeight } : {}),
     ...(o.personShare !== undefined ? { personShare: o.personShare } : {}),
+    ...(o.contrast !== undefined ? { contrast: o.contrast } : {}),
     ...(o.captionDropout !== undefined ? { captionDropout: o.captionDropout } : {}),
     ...(o.datasetSize !== undefined ? { datasetSize: o.datasetSize } : {}),
     ...(fromFolder ? { initialWeights: await folderUnet() } : {}),
@@ -492,6 +495,7 @@ STAGES.unet = async (o) => {
     ...(o.regional ? { unet_regional_share: o.regional } : {}),
     ...(o.subjectWeight ? { unet_subject_weight: o.subjectWeight } : {}),
     ...(o.personShare ? { unet_person_share: o.personShare } : {}),
+    ...(o.contrast ? { unet_contrast: o.contrast } : {}),
   });
   log(
     `unet${joint ? ' with the text encoder' : ''}: ${result.step} steps, ${unetParameterCount(unetEma)} UNet parameters, last loss ${result.lastLoss.toFixed(4)}, ${((performance.now() - started) / 60000).toFixed(1)} min this run`,

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
+import { checkGradients } from '../autodiff/gradcheck.js';
+import { Graph } from '../onnx/graph.js';
 import type { UnetArchitecture } from '../models/unet.js';
 import { unetResidualShapes } from '../models/unet.js';
 import { Rng } from '../tensor/random.js';
@@ -12,6 +14,9 @@ import { readOnnxWeights } from '../training/onnx-weights.js';
 import { tinyClipArchitecture, textEncoderInferenceModel } from './clip-stage.js';
 import { layoutFromScene, layoutSegments } from './layouts.js';
 import {
+  AGE_PARTNERS,
+  CONTRAST_MARGIN,
+  contrastiveNoiseLoss,
   LATENT_SIDE,
   LatentBatches,
   latentDataset,
@@ -21,6 +26,7 @@ import {
   PERSON_WORDS,
   regionalDataset,
   scenesNaming,
+  tokenSwap,
   trainUnet,
   unetInferenceModel,
   worldScene,
@@ -265,6 +271,95 @@ describe('tiny UNet stage', () => {
     ).toThrow(/focus scene 12 is not in the dataset of 12 scenes/);
   });
 
+  it('adds the swapped-caption copies of the first person samples as contrast rows', async () => {
+    const data = await latentDataset({ modelDir: MODEL, count: 12, seed: 11 });
+    const tokenizer = await CLIPTokenizer.fromFolder(join(MODEL, 'tokenizer'));
+    const swap = tokenSwap(tokenizer, AGE_PARTNERS);
+    const B = 8;
+    const P = 4;
+    const options = {
+      captionDropout: 0,
+      regional: { data: await regionalDataset({ modelDir: MODEL, count: 12, seed: 11 }), share: 0.5 },
+    };
+    const plain = await new LatentBatches(B, data, null, tokenizer, options).next(new Rng(9));
+    const paired = await new LatentBatches(B, data, null, tokenizer, {
+      ...options,
+      contrast: { pairs: P, swap },
+    }).next(new Rng(9));
+    const rows = <T extends { length: number; subarray(a: number, b: number): T }>(a: T, n: number) => {
+      const per = a.length / n;
+      return Array.from({ length: n }, (_, r) => a.subarray(r * per, (r + 1) * per));
+    };
+    // the batch's own rows are the ones it draws without the contrast (same random stream)
+    for (const name of ['sample', 'noise', 'loss_weight', 'input_ids'] as const) {
+      const own = rows(paired[name].data as Float32Array, B + P).slice(0, B);
+      expect(own, name).toEqual(rows(plain[name].data as Float32Array, B));
+    }
+    expect(paired.contrast_mask.dims).toEqual([P]);
+    const ids = rows(paired.input_ids.data as Int32Array, B + P);
+    const decoded = ids.map((r) => tokenizer.decode(r));
+    const persons = decoded.slice(0, B).flatMap((c, r) => (/\b(man|woman|boy|girl)\b/.test(c) ? [r] : []));
+    expect(persons.length).toBeGreaterThan(0);
+    const mask = Array.from(paired.contrast_mask.data as Float32Array);
+    expect(mask).toEqual(Array.from({ length: P }, (_, k) => (k < persons.length ? 1 : 0)));
+    const other: Record<string, string> = AGE_PARTNERS;
+    for (const [k, row] of persons.slice(0, P).entries()) {
+      // the same noisy latent, timestep and weights; every person word swapped for its other age
+      for (const name of ['sample', 'noise', 'loss_weight', 'timestep'] as const) {
+        const r = rows(paired[name].data as Float32Array, B + P);
+        expect(r[B + k], name).toEqual(r[row]);
+      }
+      expect(decoded[B + k]).toBe(decoded[row].replace(/\b(man|woman|boy|girl)\b/g, (w) => other[w]));
+      expect(decoded[B + k]).not.toBe(decoded[row]);
+    }
+    expect(() => new LatentBatches(2, data, null, tokenizer, { contrast: { pairs: 3, swap } })).toThrow(
+      /contrast pairs must be a whole number from 1 to the batch size, got 3/,
+    );
+    expect(() => tokenSwap(tokenizer, { cartoonish: 'man' })).toThrow(/'cartoonish' is not one token/);
+  });
+
+  it("adds the weighted hinge on each pair's own and swapped noise errors, with its gradient", async () => {
+    const samples = 3;
+    const pairs = 2;
+    const rowsIn = samples + pairs;
+    const g = new Graph({ floatType: 'float64' });
+    const shape = [rowsIn, 2, 2, 2];
+    const prediction = g.input('prediction', shape);
+    const noise = g.input('noise', shape);
+    const weight = g.input('weight', [rowsIn, 1, 1, 1]);
+    const mask = g.input('mask', [pairs]);
+    const loss = contrastiveNoiseLoss(g, prediction, noise, weight, mask, { samples, pairs, weight: 0.5 });
+    const rng = new Rng(4);
+    const n = 8;
+    const p = Float64Array.from(rng.randn(rowsIn * n));
+    const e = Float64Array.from(rng.randn(rowsIn * n));
+    // row 3 (pair 0) predicts its noise almost exactly, row 4 (pair 1) is masked out
+    for (let i = 0; i < n; i++) p[3 * n + i] = e[3 * n + i] + 0.1 * p[3 * n + i];
+    const w = Float64Array.of(1, 0.5, 2, 1, 1);
+    const m = Float64Array.of(1, 0);
+    const err = Array.from({ length: rowsIn }, (_, r) => {
+      let sum = 0;
+      for (let i = 0; i < n; i++) sum += w[r] * (p[r * n + i] - e[r * n + i]) ** 2;
+      return sum / n;
+    });
+    const hinge = (k: number) => m[k] * Math.max(0, (1 + CONTRAST_MARGIN) * err[k] - err[samples + k]);
+    const expected = (err[0] + err[1] + err[2]) / samples + (0.5 / pairs) * (hinge(0) + hinge(1));
+    expect(hinge(0)).toBeGreaterThan(0.1);
+    const feeds = { prediction: p, noise: e, weight: w, mask: m };
+    const r = await checkGradients(g, loss, ['prediction'], feeds);
+    expect(r.maxError, JSON.stringify(r.worst)).toBeLessThan(1e-6);
+    expect(r.directionalError).toBeLessThan(1e-6);
+    expect(r.maxAbsGradient).toBeGreaterThan(0.01);
+    const session = await ort.InferenceSession.create(g.toBytes());
+    const out = await session.run(
+      Object.fromEntries(
+        Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor('float64', v, g.shape(k))]),
+      ),
+      ['gradcheck_loss'],
+    );
+    expect(Number(out.gradcheck_loss.data[0])).toBeCloseTo(expected, 10);
+  });
+
   it('replaces the caption by the empty prompt at the requested share', async () => {
     const data = await latentDataset({ modelDir: MODEL, count: 5, seed: 11 });
     const tokenizer = await CLIPTokenizer.fromFolder(join(MODEL, 'tokenizer'));
@@ -322,6 +417,21 @@ describe('tiny UNet stage', () => {
     expect(regional.step).toBe(6);
     expect(losses.length).toBe(6);
     expect(losses.every(Number.isFinite)).toBe(true);
+    // the caption contrast trains too (its own run: the graph has the pair rows)
+    const contrasted = await trainUnet({
+      modelDir: MODEL,
+      steps: 2,
+      batch: 2,
+      datasetSize: 4,
+      architecture: SMALL,
+      contrast: 1,
+      onProgress: (p) => losses.push(p.loss),
+    });
+    expect(contrasted.step).toBe(2);
+    expect(losses.slice(6).every(Number.isFinite)).toBe(true);
+    await expect(trainUnet({ modelDir: MODEL, steps: 1, contrast: -1 })).rejects.toThrow(
+      /contrast must be a number of at least 0, got -1/,
+    );
     await expect(trainUnet({ modelDir: MODEL, steps: 1, regionalShare: 2 })).rejects.toThrow(
       /regionalShare must be between 0 and 1, got 2/,
     );
