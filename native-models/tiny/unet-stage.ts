@@ -375,26 +375,26 @@ export function unetTrainingGraph(
   const m = new ModelBuilder('unet_training', seed, 'input');
   const g = m.g;
   const C = a.latentChannels;
-  const samples = batch;
-  batch = samples + (contrast?.pairs ?? 0);
-  const sample = g.input('sample', [batch, C, LATENT_SIDE, LATENT_SIDE]);
-  const timestep = g.input('timestep', [batch], 'int64');
+  // under the caption contrast every input has the pairs' rows after the batch's own
+  const rows = batch + (contrast?.pairs ?? 0);
+  const sample = g.input('sample', [rows, C, LATENT_SIDE, LATENT_SIDE]);
+  const timestep = g.input('timestep', [rows], 'int64');
   if (text && text.hiddenSize !== a.crossAttentionDim)
     throw new RangeError(
       `the text encoder's hidden size ${text.hiddenSize} is not the UNet's cross-attention width ${a.crossAttentionDim}`,
     );
   const context = text
-    ? textEncoder(m, text, g.input('input_ids', [batch, L], 'int32')).lastHiddenState
-    : g.input('encoder_hidden_states', [batch, L, a.crossAttentionDim]);
-  const noise = g.input('noise', [batch, C, LATENT_SIDE, LATENT_SIDE]);
+    ? textEncoder(m, text, g.input('input_ids', [rows, L], 'int32')).lastHiddenState
+    : g.input('encoder_hidden_states', [rows, L, a.crossAttentionDim]);
+  const noise = g.input('noise', [rows, C, LATENT_SIDE, LATENT_SIDE]);
   const weightSide = spatialWeights ? LATENT_SIDE : 1;
-  const weight = g.input('loss_weight', [batch, 1, weightSide, weightSide]);
+  const weight = g.input('loss_weight', [rows, 1, weightSide, weightSide]);
   const pred = unet(m, a, { sample, timestep, context });
   if (!contrast) return { m, loss: weightedNoiseLoss(g, pred, noise, weight) };
   const mask = g.input('contrast_mask', [contrast.pairs]);
   return {
     m,
-    loss: contrastiveNoiseLoss(g, pred, noise, weight, mask, { samples, ...contrast }),
+    loss: contrastiveNoiseLoss(g, pred, noise, weight, mask, { samples: batch, ...contrast }),
   };
 }
 
@@ -420,9 +420,13 @@ export function contrastiveNoiseLoss(
     margin = CONTRAST_MARGIN,
   }: { samples: number; pairs: number; weight: number; margin?: number },
 ): string {
-  const diff = g.op1('Sub', [prediction, noise]);
-  const squared = g.op1('Mul', [g.op1('Mul', [diff, diff]), lossWeight]);
-  const perRow = g.op1('ReduceMean', [squared, g.ints([1, 2, 3])], { keepdims: 0 });
+  const perRow = g.op1(
+    'ReduceMean',
+    [weightedSquaredError(g, prediction, noise, lossWeight), g.ints([1, 2, 3])],
+    {
+      keepdims: 0,
+    },
+  );
   const rows = (from: number, to: number) =>
     g.op1('Slice', [perRow, g.ints([from]), g.ints([to]), g.ints([0])]);
   const noiseLoss = g.op1('ReduceMean', [rows(0, samples)], { keepdims: 0 });
@@ -434,8 +438,13 @@ export function contrastiveNoiseLoss(
 
 /** mean(loss_weight * (prediction - noise)^2): the noise loss with per-sample (min-SNR) weights. */
 export function weightedNoiseLoss(g: Graph, prediction: string, noise: string, weight: string): string {
+  return g.op1('ReduceMean', [weightedSquaredError(g, prediction, noise, weight)], { keepdims: 0 });
+}
+
+/** weight * (prediction - noise)^2, elementwise. */
+function weightedSquaredError(g: Graph, prediction: string, noise: string, weight: string): string {
   const diff = g.op1('Sub', [prediction, noise]);
-  return g.op1('ReduceMean', [g.op1('Mul', [g.op1('Mul', [diff, diff]), weight])], { keepdims: 0 });
+  return g.op1('Mul', [g.op1('Mul', [diff, diff]), weight]);
 }
 
 /**
