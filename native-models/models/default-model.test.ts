@@ -27,7 +27,7 @@ describe('defaultModelDir', () => {
       unknown
     >;
     expect(index).toEqual(
-      modelIndex(true, {
+      modelIndex('unet', {
         note: 'MSP Studio tiny-world model, trained by npm run train:tiny (see MODEL_CARD.md)',
         scheduler: 'DDIMScheduler',
       }),

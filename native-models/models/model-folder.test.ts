@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { loadModelFolder, ModelFolderError } from './model-folder.js';
 import { decodeModel, encodeModel } from '../onnx/proto.js';
 import type { ModelProto } from '../onnx/proto-types.js';
-import { cleanupTempDirs, makeTempDir, sharedRandomModel } from '../../test/helpers/random-model.js';
+import { unetResidualLayout } from './unet.js';
+import {
+  cleanupTempDirs,
+  foldedRandomModel,
+  makeTempDir,
+  sharedRandomModel,
+} from '../../test/helpers/random-model.js';
 
 afterAll(cleanupTempDirs);
 
@@ -102,6 +108,41 @@ describe('loadModelFolder', () => {
     const dir = await copyModel();
     await rm(join(dir, 'unet_controlnet'), { recursive: true });
     await expectProblem(dir, 'unet_controlnet/model.onnx', /needs a UNet that takes its residuals/);
+  });
+
+  it('accepts residual inputs on unet/ itself and places each residual from unet/config.json', async () => {
+    const model = await loadModelFolder(await foldedRandomModel());
+    expect(model.components.unet_controlnet).toBe(model.components.unet);
+    // the random model: block_out_channels [32, 64], one resnet per level
+    const { down, mid } = unetResidualLayout([32, 64], 1);
+    expect(down.map((p) => [p.channels, p.downsampling])).toEqual([
+      [32, 0],
+      [32, 0],
+      [32, 1],
+      [64, 1],
+    ]);
+    expect(model.unetResidualPlaces).toEqual({
+      ...Object.fromEntries(down.map((p, i) => [`down_block_${i}_additional_residual`, p])),
+      mid_block_additional_residual: mid,
+    });
+    expect((await loadModelFolder(await sharedRandomModel())).unetResidualPlaces).toBeUndefined();
+  });
+
+  it('needs unet/config.json to size the residuals of a unet/ with dynamic residual inputs', async () => {
+    const dir = await foldedRandomModel();
+    await rm(join(dir, 'unet', 'config.json'));
+    await expectProblem(dir, 'unet/config.json', /residuals whose sizes are not static/);
+    const dir2 = await foldedRandomModel();
+    const path = join(dir2, 'unet', 'config.json');
+    const config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    await writeFile(path, JSON.stringify({ ...config, layers_per_block: 2 }));
+    await expectProblem(
+      dir2,
+      'unet/config.json',
+      /with 6 down-block residuals, but unet\/model.onnx takes 4/,
+    );
+    await writeFile(path, JSON.stringify({ ...config, block_out_channels: [32, 48] }));
+    await expectProblem(dir2, 'unet/config.json', /give 'down_block_3_additional_residual' 48 channels/);
   });
 
   it('rejects an SDXL-style UNet input it cannot feed', async () => {

@@ -27,6 +27,7 @@ import { readModelFile } from '../onnx/external-data.js';
 import { type DType, dtypeFromCode } from '../onnx/dtype.js';
 import type { ValueInfoProto } from '../onnx/proto-types.js';
 import { parseSchedulerConfig, type SchedulerConfig } from '../schedulers/scheduler.js';
+import { unetResidualLayout, type ResidualPlace } from './unet.js';
 
 export class ModelFolderError extends Error {
   override name = 'ModelFolderError';
@@ -89,6 +90,11 @@ export interface ModelFolder {
   vaeEncoderOutput?: { name: string; kind: 'latent_sample' | 'latent_parameters' };
   /** Names of the ControlNet residuals, in order (down blocks, then mid). */
   controlnetResiduals: string[];
+  /**
+   * When unet/model.onnx itself takes ControlNet residuals: where each one sits, so a run without a
+   * ControlNet feeds zeros of the right size (from unet/config.json, else from static dims).
+   */
+  unetResidualPlaces?: Record<string, ResidualPlace>;
 }
 
 const RESIDUAL_RE = /^down_block_(\d+)_additional_residual$/;
@@ -135,6 +141,7 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
   expectOutput(unet, 'out_sample', FLOAT_TYPES, [4]);
   const unetTakesResiduals = unet.inputs.some((i) => isResidual(i.name));
   rejectUnknownInputs(unet, ['sample', 'timestep', 'encoder_hidden_states'], true);
+  const unetResidualPlaces = unetTakesResiduals ? residualPlaces(unet, unetConfig) : undefined;
   expectInput(vae_decoder, 'latent_sample', FLOAT_TYPES, [4]);
   expectOutput(vae_decoder, 'sample', FLOAT_TYPES, [4]);
 
@@ -222,11 +229,88 @@ export async function loadModelFolder(dir: string): Promise<ModelFolder> {
     sizes,
     ...(vaeEncoderOutput ? { vaeEncoderOutput } : {}),
     controlnetResiduals,
+    ...(unetResidualPlaces ? { unetResidualPlaces } : {}),
   };
 }
 
 function isResidual(name: string): boolean {
   return RESIDUAL_RE.test(name) || name === MID_RESIDUAL;
+}
+
+/**
+ * Where the residual inputs of a UNet sit: from its config (block_out_channels, layers_per_block in
+ * the diffusers layout), else from static channel and size dims against a static sample size.
+ */
+function residualPlaces(
+  unet: ComponentSpec,
+  config: Record<string, unknown> | undefined,
+): Record<string, ResidualPlace> {
+  const names = residualNames(unet.inputs.map((i) => i.name));
+  const down = names.filter((n) => n !== MID_RESIDUAL);
+  if (!names.includes(MID_RESIDUAL) || down.some((n, i) => n !== `down_block_${i}_additional_residual`)) {
+    throw new ModelFolderError(
+      unet.file,
+      `residual inputs must be down_block_0_additional_residual... in order and ${MID_RESIDUAL}; it has ${names.join(', ')}`,
+    );
+  }
+  const blocks = config?.block_out_channels;
+  const layers = config?.layers_per_block;
+  const isCount = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v > 0;
+  if (
+    Array.isArray(blocks) &&
+    blocks.length > 0 &&
+    blocks.every(isCount) &&
+    (layers === undefined || isCount(layers) || (Array.isArray(layers) && layers.every(isCount)))
+  ) {
+    const layout = unetResidualLayout(blocks as number[], layers as number | number[] | undefined);
+    if (layout.down.length !== down.length) {
+      throw new ModelFolderError(
+        'unet/config.json',
+        `describes a UNet with ${layout.down.length} down-block residuals, but unet/model.onnx takes ${down.length}`,
+      );
+    }
+    const places: Record<string, ResidualPlace> = {};
+    down.forEach((n, i) => (places[n] = layout.down[i]));
+    places[MID_RESIDUAL] = layout.mid;
+    for (const [n, place] of Object.entries(places)) {
+      const declared = staticDim(
+        unet.inputs.find((i) => i.name === n),
+        1,
+      );
+      if (declared !== undefined && declared !== place.channels) {
+        throw new ModelFolderError(
+          'unet/config.json',
+          `block_out_channels give '${n}' ${place.channels} channels, but unet/model.onnx declares ${declared}`,
+        );
+      }
+    }
+    return places;
+  }
+  const sampleSide = staticDim(
+    unet.inputs.find((i) => i.name === 'sample'),
+    2,
+  );
+  const places: Record<string, ResidualPlace> = {};
+  for (const n of names) {
+    const spec = unet.inputs.find((i) => i.name === n);
+    const channels = staticDim(spec, 1);
+    const side = staticDim(spec, 2);
+    let downsampling = 0;
+    while (sampleSide !== undefined && side !== undefined && Math.ceil(sampleSide / 2 ** downsampling) > side)
+      downsampling++;
+    if (
+      channels === undefined ||
+      sampleSide === undefined ||
+      side !== Math.ceil(sampleSide / 2 ** downsampling)
+    ) {
+      throw new ModelFolderError(
+        'unet/config.json',
+        `is needed with block_out_channels and layers_per_block: unet/model.onnx takes ControlNet residuals whose sizes are not static ('${n}')`,
+      );
+    }
+    places[n] = { channels, downsampling };
+  }
+  return places;
 }
 
 /** Residual names sorted: down blocks by index, then the mid block. */

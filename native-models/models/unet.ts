@@ -147,19 +147,41 @@ export function unet(
   });
 }
 
+/**
+ * Where each ControlNet residual sits (diffusers layout: conv_in, each level's resnets, then its
+ * downsampler unless it is the last level; the mid block at the last level): its channels and how
+ * many times the latent was halved before it, so residual k of a latent `side` wide is
+ * ceil(side / 2^downsampling) wide.
+ */
+export function unetResidualLayout(
+  blockOutChannels: readonly number[],
+  layersPerBlock: number | readonly number[] = 1,
+): { down: ResidualPlace[]; mid: ResidualPlace } {
+  const layers = (level: number) =>
+    typeof layersPerBlock === 'number' ? layersPerBlock : (layersPerBlock[level] ?? 1);
+  const down: ResidualPlace[] = [{ channels: blockOutChannels[0], downsampling: 0 }];
+  blockOutChannels.forEach((channels, level) => {
+    for (let j = 0; j < layers(level); j++) down.push({ channels, downsampling: level });
+    if (level < blockOutChannels.length - 1) down.push({ channels, downsampling: level + 1 });
+  });
+  const last = blockOutChannels.length - 1;
+  return { down, mid: { channels: blockOutChannels[last], downsampling: last } };
+}
+
+export interface ResidualPlace {
+  channels: number;
+  /** Halvings of the latent before this residual (0 = latent size). */
+  downsampling: number;
+}
+
 /** Shapes of the skips and the mid block for a latent of `side` x `side` (the ControlNet's outputs). */
 export function unetResidualShapes(a: UnetArchitecture, batch: number, side: number) {
-  const down: number[][] = [[batch, a.blockOutChannels[0], side, side]];
-  let s = side;
-  a.blockOutChannels.forEach((ch, level) => {
-    for (let j = 0; j < layersAt(a, level); j++) down.push([batch, ch, s, s]);
-    if (level < a.blockOutChannels.length - 1) {
-      s = Math.ceil(s / 2);
-      down.push([batch, ch, s, s]);
-    }
-  });
-  const mid = [batch, a.blockOutChannels[a.blockOutChannels.length - 1], s, s];
-  return { down, mid };
+  const { down, mid } = unetResidualLayout(a.blockOutChannels, a.layersPerBlock);
+  const shape = ({ channels, downsampling }: ResidualPlace) => {
+    const s = Math.ceil(side / 2 ** downsampling);
+    return [batch, channels, s, s];
+  };
+  return { down: down.map(shape), mid: shape(mid) };
 }
 
 /**

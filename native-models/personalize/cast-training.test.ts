@@ -1,8 +1,9 @@
-import { access, mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { access, cp, mkdtemp, readFile, rename, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRandomModel } from '../models/random-model.js';
+import { loadModelFolder } from '../models/model-folder.js';
 import { readOnnxWeights } from '../training/onnx-weights.js';
 import { identityReferences, PAIR_CAST } from '../../test/helpers/cast.js';
 import { encodePng } from '../image/png.js';
@@ -92,6 +93,26 @@ describe('cast training', () => {
     const { image } = await textToImage(sd, { prompt: 'a sks cartoon man', steps: 2, seed: 1 });
     expect(image.width).toBe(64);
     await runtime.dispose();
+  }, 120_000);
+
+  it('fine-tunes a unet/ that takes the ControlNet residuals itself, feeding it zeros', async () => {
+    // the other layout of the contract: the ControlNet-aware UNet is unet/, no unet_controlnet/
+    const folded = join(root, 'folded-base');
+    await cp(base, folded, { recursive: true });
+    await rename(join(folded, 'unet_controlnet', 'model.onnx'), join(folded, 'unet', 'model.onnx'));
+    await rm(join(folded, 'unet_controlnet'), { recursive: true });
+    const outDir = join(root, 'folded');
+    const result = await trainCast({ ...QUICK, steps: 2, baseModelDir: folded, cast: PAIR_CAST, outDir });
+    expect(result.stoppedBy).toBe('done');
+    await expect(access(join(outDir, 'unet_controlnet'))).rejects.toThrow();
+    const variant = await loadModelFolder(outDir);
+    expect(variant.components.unet_controlnet).toBe(variant.components.unet);
+    const before = new Map(
+      (await readOnnxWeights(join(folded, 'unet', 'model.onnx'))).map((w) => [w.name, w.data]),
+    );
+    const after = await readOnnxWeights(join(outDir, 'unet', 'model.onnx'));
+    const moved = after.filter((w) => before.get(w.name)?.some((v, i) => Math.abs(v - w.data[i]) > 1e-7));
+    expect(moved.length).toBeGreaterThan(after.length / 2);
   }, 120_000);
 
   it('trains LoRA adapters on the attention projections and merges them', async () => {

@@ -40,6 +40,7 @@ import { dtypeFromCode, toFloat16 } from '../onnx/dtype.js';
 import { importInto } from '../onnx/import.js';
 import { readModelFile, writeModelFile } from '../onnx/external-data.js';
 import type { ModelProto } from '../onnx/proto-types.js';
+import type { ResidualPlace } from '../models/unet.js';
 import { Rng } from '../tensor/random.js';
 import { TrainStep } from '../training/train-step.js';
 import { Trainer, type DataLoader, type TrainProgress } from '../training/trainer.js';
@@ -250,7 +251,7 @@ async function trainCastOn(runtime: Runtime, o: CastTrainingOptions): Promise<Ca
   const unetModel = await readModelFile(unetPath);
   const parameterCount = countFloatWeights(unetModel);
   const method = o.method ?? (parameterCount <= FULL_FINE_TUNING_MAX_PARAMETERS ? 'full' : 'lora');
-  const graph = unetTrainingGraph(unetModel, batch, sd.sizes);
+  const graph = unetTrainingGraph(unetModel, batch, sd.sizes, sd.model.unetResidualPlaces);
   let parameters: Map<string, Float32Array> | string[];
   let adapters: LoraAdapter[] = [];
   if (method === 'lora') {
@@ -615,12 +616,14 @@ class CastBatches implements DataLoader {
 
 /**
  * The model's UNet in a training graph: loss = mean(loss_weight * (unet(...) - noise)^2), with a
- * per-pixel loss_weight [B, 1, h, w].
+ * per-pixel loss_weight [B, 1, h, w]. A UNet that takes ControlNet residuals itself (`residuals`)
+ * gets zeros for them, as when it renders without a pose.
  */
 function unetTrainingGraph(
   model: ModelProto,
   batch: number,
   sizes: StableDiffusion['sizes'],
+  residuals: Record<string, ResidualPlace> = {},
 ): { g: Graph; loss: string; timestepType: 'int64' | 'float32' } {
   const g = new Graph({ name: 'cast_training', opset: OPSET });
   const declared = model.graph.input.find((i) => i.name === 'timestep')?.type?.tensorType?.elemType;
@@ -632,7 +635,12 @@ function unetTrainingGraph(
   const context = g.input('encoder_hidden_states', [batch, sizes.sequenceLength, sizes.hiddenSize]);
   const noise = g.input('noise', [batch, C, side, side]);
   const weight = g.input('loss_weight', [batch, 1, side, side]);
-  const { outputs } = importInto(g, model, { bind: { sample, timestep, encoder_hidden_states: context } });
+  const zeros = Object.entries(residuals).map(([name, { channels, downsampling }]) => {
+    const s = Math.ceil(side / 2 ** downsampling);
+    return [name, g.op1('Expand', [g.scalar(0), g.ints([batch, channels, s, s])])];
+  });
+  const bind = { sample, timestep, encoder_hidden_states: context, ...Object.fromEntries(zeros) };
+  const { outputs } = importInto(g, model, { bind });
   g.restoreFloat32Weights();
   const prediction = outputs.out_sample;
   if (!prediction) throw new CastError('the UNet has no output out_sample');

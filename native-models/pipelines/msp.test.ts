@@ -4,7 +4,7 @@ import { StableDiffusion } from './stable-diffusion.js';
 import { generateComposite, type CompositeOptions, type Stage } from './msp.js';
 import { Rng } from '../tensor/random.js';
 import { probeModel } from '../../test/helpers/probe-model.js';
-import { cleanupTempDirs, sharedRandomModel } from '../../test/helpers/random-model.js';
+import { cleanupTempDirs, foldedRandomModel, sharedRandomModel } from '../../test/helpers/random-model.js';
 
 const runtime = new Runtime({ intraOpNumThreads: 1 });
 afterAll(async () => {
@@ -239,6 +239,22 @@ describe('generateComposite on the random model', () => {
     expect(maxDiff(shared.latents, naive.latents)).toBeLessThan(1e-5);
     expect(shared.unetEvaluations).toBe(4 * (1 + 3));
     expect(naive.unetEvaluations).toBe(4 * 2 * 3);
+  });
+
+  it('renders the same posed composite when unet/ itself takes the ControlNet residuals (1e-5)', async () => {
+    const control = {
+      width: 64,
+      height: 64,
+      data: Uint8Array.from(new Rng(4).randn(64 * 64 * 3), (v) => (v > 0 ? 255 : 0)),
+    };
+    const posed = options({ steps: 3, globalDiffuserSteps: 1, controlImage: control, controlnetScale: 1 });
+    const split = await StableDiffusion.load(await sharedRandomModel(), runtime);
+    const folded = await StableDiffusion.load(await foldedRandomModel(), runtime);
+    const a = await generateComposite(split, posed);
+    const b = await generateComposite(folded, posed);
+    const unposed = await generateComposite(split, options({ steps: 3, globalDiffuserSteps: 1 }));
+    expect(maxDiff(a.latents, b.latents)).toBeLessThan(1e-5);
+    expect(maxDiff(a.latents, unposed.latents)).toBeGreaterThan(1e-3);
   });
 
   it('is deterministic by seed and differs across seeds', async () => {

@@ -16,6 +16,7 @@ import {
   type ModelFolder,
   type TensorSpec,
 } from '../models/model-folder.js';
+import type { ResidualPlace } from '../models/unet.js';
 import type { ModelSession, Runtime } from '../runtime/session.js';
 import { floatTensor, intTensor, toFloat32 } from '../runtime/tensors.js';
 import { CLIPTokenizer } from '../tokenizer/clip-tokenizer.js';
@@ -121,7 +122,8 @@ export class StableDiffusion {
       );
       // A UNet that also takes ControlNet residuals gets zeros when no ControlNet runs.
       for (const i of spec.inputs) {
-        if (!(i.name in feeds)) feeds[i.name] = zeroResidual(i, n, latentShape);
+        if (!(i.name in feeds))
+          feeds[i.name] = zeroResidual(i, this.model.unetResidualPlaces?.[i.name], n, latentShape);
       }
       const result = await session.run(feeds, ['out_sample']);
       out.set(toFloat32(result.out_sample), start * per);
@@ -210,21 +212,16 @@ export function timestepTensor(spec: TensorSpec, timestep: number, batch: number
 
 function zeroResidual(
   spec: TensorSpec,
+  place: ResidualPlace | undefined,
   batch: number,
   latentShape: readonly [number, number, number],
 ): ort.Tensor {
-  const [channels, h, w] = [spec.shape[1], spec.shape[2], spec.shape[3]];
-  if (typeof channels !== 'number') throw new Error(`input '${spec.name}' needs a static channel count`);
-  // Residual i sits at the resolution of its down block; static dims tell it, else infer from the name.
-  const level = residualLevel(spec.name, h, latentShape[1]);
-  const hh = typeof h === 'number' ? h : Math.ceil(latentShape[1] / 2 ** level);
-  const ww = typeof w === 'number' ? w : Math.ceil(latentShape[2] / 2 ** level);
-  return floatTensor(new Float32Array(batch * channels * hh * ww), [batch, channels, hh, ww], spec.dtype);
-}
-
-function residualLevel(name: string, h: number | string | null, latentH: number): number {
-  if (typeof h === 'number') return Math.log2(latentH / h);
-  throw new Error(
-    `cannot size the zero residual '${name}': give unet/model.onnx static residual shapes or use a plain unet/ with unet_controlnet/`,
+  if (!place) throw new Error(`unet/model.onnx: nothing says the size of its input '${spec.name}'`);
+  const h = Math.ceil(latentShape[1] / 2 ** place.downsampling);
+  const w = Math.ceil(latentShape[2] / 2 ** place.downsampling);
+  return floatTensor(
+    new Float32Array(batch * place.channels * h * w),
+    [batch, place.channels, h, w],
+    spec.dtype,
   );
 }

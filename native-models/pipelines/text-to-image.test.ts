@@ -10,7 +10,7 @@ import {
 import { readPngText } from '../image/png.js';
 import { decodeImage } from '../image/image.js';
 import { SCHEDULER_NAMES } from '../schedulers/scheduler.js';
-import { cleanupTempDirs, sharedRandomModel } from '../../test/helpers/random-model.js';
+import { cleanupTempDirs, foldedRandomModel, sharedRandomModel } from '../../test/helpers/random-model.js';
 
 let sd: StableDiffusion;
 const runtime = new Runtime({ intraOpNumThreads: 1 });
@@ -56,6 +56,17 @@ describe('textToImage', () => {
     const separate = await textToImage(sd, { ...base, batchGuidance: false });
     expect(batched.unetEvaluations).toBe(8);
     expect(maxAbsDiff(batched.latents, separate.latents)).toBeLessThan(1e-5);
+  });
+
+  it('feeds zero residuals to a unet/ that takes ControlNet residuals itself: the same latents as the plain UNet', async () => {
+    const folded = await StableDiffusion.load(await foldedRandomModel(), runtime);
+    // 48 rows: a 6-row latent, so the residuals below conv_in are ceil(6 / 2) = 3 rows
+    for (const size of [{}, { height: 48 }]) {
+      const plain = await textToImage(sd, { ...base, ...size });
+      const viaResiduals = await textToImage(folded, { ...base, ...size });
+      expect(viaResiduals.unetEvaluations).toBe(plain.unetEvaluations);
+      expect(maxAbsDiff(viaResiduals.latents, plain.latents)).toBeLessThan(1e-5);
+    }
   });
 
   it('makes one UNet evaluation per step without guidance and two with it', async () => {

@@ -1,4 +1,6 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readModelFile } from '../onnx/external-data.js';
 import { readOnnxWeights } from '../training/onnx-weights.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +13,7 @@ import {
   controlNetTrainingGraph,
   poseScene,
   trainControlNet,
+  writeControlNet,
 } from './controlnet-stage.js';
 import { LATENT_SIDE, trainUnet, unetInferenceModel, unetWeightsOnly } from './unet-stage.js';
 
@@ -98,5 +101,30 @@ describe('tiny ControlNet stage', () => {
     expect(mid.some((v) => v !== 0)).toBe(true);
     await cn.release();
     await aware.release();
+
+    // the folder gets controlnet/ and a unet/ that takes the residuals; an old unet_controlnet/ twin goes
+    const folder = join(work, 'folder');
+    await mkdir(join(folder, 'unet_controlnet'), { recursive: true });
+    await writeFile(join(folder, 'unet_controlnet', 'model.onnx'), 'stale');
+    await writeControlNet(
+      folder,
+      controlNetInferenceModel(result.parameters, { architecture: SMALL }),
+      unetWeights,
+      SMALL,
+    );
+    expect(existsSync(join(folder, 'unet_controlnet'))).toBe(false);
+    const unetFile = await readModelFile(join(folder, 'unet', 'model.onnx'), { loadExternalData: false });
+    const residualInputs = unetFile.graph.input.map((i) => i.name).filter((n) => n.endsWith('_residual'));
+    const cnFile = await readModelFile(join(folder, 'controlnet', 'model.onnx'), { loadExternalData: false });
+    expect(residualInputs).toEqual(cnFile.graph.output.map((o) => o.name));
+    const written = new Map(
+      (await readOnnxWeights(join(folder, 'unet', 'model.onnx'))).map((w) => [w.name, w.data]),
+    );
+    for (const w of unetWeights) expect(written.get(w.name)).toEqual(w.data);
+    const config = JSON.parse(await readFile(join(folder, 'unet', 'config.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(config.block_out_channels).toEqual(SMALL.blockOutChannels);
   }, 120_000);
 });

@@ -1,6 +1,7 @@
 /**
- * The tiny world's OpenPose ControlNet, in the split convention of the model contract:
- * controlnet/ (the residuals) and unet_controlnet/ (the shipped UNet's weights with residual inputs).
+ * The tiny world's OpenPose ControlNet, in the split convention of the model contract: controlnet/
+ * computes the residuals, and the folder's unet/ takes them as inputs (its plain pictures feed
+ * zeros), so the UNet's weights are stored once.
  *
  * As in the ControlNet paper, the ControlNet starts as a copy of the trained UNet's down path and
  * mid block, with zero-initialised output convolutions and conditioning embedding, so training starts
@@ -37,6 +38,7 @@ import {
   latentDataset,
   startFrom,
   unetInferenceModel,
+  writeUnet,
 } from './unet-stage.js';
 
 const SKELETON_CLASSES = SUBJECT_CLASSES.filter((c) => CLASS_INFO[c].humanLike);
@@ -190,7 +192,11 @@ export function controlNetInferenceModel(
   return g.toBytes({ dynamicAxes, docString: 'MSP Studio tiny-world OpenPose ControlNet' });
 }
 
-/** Writes controlnet/ and unet_controlnet/ (model.onnx + config.json) into a model folder. */
+/**
+ * Writes controlnet/ (model.onnx + config.json) into a model folder, and unet/ again from
+ * `unetWeights` with the residual inputs (a folder from an older recipe had a plain unet/ and a
+ * unet_controlnet/ twin).
+ */
 export async function writeControlNet(
   dir: string,
   controlnet: Uint8Array,
@@ -198,13 +204,13 @@ export async function writeControlNet(
   a: UnetArchitecture = TINY_UNET,
 ): Promise<void> {
   const config = unetConfig(a, LATENT_SIDE);
-  const parts: [string, Uint8Array, Record<string, unknown>][] = [
-    ['controlnet', controlnet, { ...config, _class_name: 'ControlNetModel', conditioning_channels: 3 }],
-    ['unet_controlnet', unetInferenceModel(unetWeights, { residuals: true, architecture: a }), config],
-  ];
-  for (const [folder, bytes, json] of parts) {
-    await mkdir(join(dir, folder), { recursive: true });
-    await writeFile(join(dir, folder, 'model.onnx'), bytes);
-    await writeFile(join(dir, folder, 'config.json'), JSON.stringify(json, null, 2) + '\n');
-  }
+  await mkdir(join(dir, 'controlnet'), { recursive: true });
+  await writeFile(join(dir, 'controlnet', 'model.onnx'), controlnet);
+  await writeFile(
+    join(dir, 'controlnet', 'config.json'),
+    JSON.stringify({ ...config, _class_name: 'ControlNetModel', conditioning_channels: 3 }, null, 2) + '\n',
+  );
+  await writeUnet(dir, unetInferenceModel(unetWeights, { residuals: true, architecture: a }), {
+    architecture: a,
+  });
 }

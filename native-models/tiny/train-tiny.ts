@@ -131,7 +131,7 @@ async function mergeMetrics(dir: string, figures: Record<string, number>): Promi
 
 /** model_index.json naming the components present in the folder (ControlNet once its stage ran). */
 async function writeModelIndex(dir: string): Promise<void> {
-  const index = modelIndex(existsSync(join(dir, 'controlnet', 'model.onnx')), {
+  const index = modelIndex(existsSync(join(dir, 'controlnet', 'model.onnx')) ? 'unet' : false, {
     note: 'MSP Studio tiny-world model, trained by npm run train:tiny (see MODEL_CARD.md)',
     scheduler: 'DDIMScheduler',
   });
@@ -480,7 +480,7 @@ STAGES.unet = async (o) => {
   });
   const isText = (p: { name: string }) => p.name.startsWith('text_model.');
   const unetEma = result.ema.filter((p) => !isText(p));
-  await writeUnet(o.out, unetInferenceModel(unetEma, { architecture }), { architecture });
+  await writeUnet(o.out, unetInferenceModel(unetEma, { architecture, residuals: true }), { architecture });
   if (text && tokenizer) {
     await writeFileAtomic(
       join(o.out, 'text_encoder', 'model.onnx'),

@@ -45,10 +45,10 @@
  *
  * @example
  * const result = await trainUnet({ modelDir: 'native-models/weights/tiny-sd', steps: 8000, checkpointDir: '.tmp/tiny/unet' });
- * await writeUnet('native-models/weights/tiny-sd', unetInferenceModel(result.parameters));
+ * await writeUnet('native-models/weights/tiny-sd', unetInferenceModel(result.parameters, { residuals: true }));
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ModelBuilder } from '../onnx/layers.js';
@@ -882,15 +882,16 @@ const BATCH = 'batch';
 
 /**
  * The inference UNet with the weights baked in (float16 storage unless `float16: false`). With
- * `residuals` it is the ControlNet-aware variant of the split convention (unet_controlnet/), same
- * weights. `batch` only sets the example shapes (the exported axes are dynamic).
+ * `residuals` it also takes the ControlNet's residuals (down_block_{i}_additional_residual,
+ * mid_block_additional_residual), added to its skips and mid block: the tiny folder's unet/, which
+ * computes the plain UNet when they are zero. `batch` only sets the example shapes (the exported axes are dynamic).
  */
 export function unetInferenceModel(
   params: readonly ParameterTensor[],
   { residuals = false, architecture = TINY_UNET, sequenceLength = 48, float16 = true, batch = 1 } = {},
 ): Uint8Array {
   const a = architecture;
-  const m = new ModelBuilder(residuals ? 'unet_controlnet' : 'unet', 1);
+  const m = new ModelBuilder('unet', 1);
   const g = m.g;
   const inputs = {
     sample: g.input('sample', [batch, a.latentChannels, LATENT_SIDE, LATENT_SIDE]),
@@ -922,16 +923,21 @@ export function unetInferenceModel(
   return g.toBytes({ dynamicAxes, docString: 'MSP Studio tiny-world UNet' });
 }
 
-/** Writes unet/ (model.onnx + config.json) and scheduler/scheduler_config.json into a model folder. */
+/**
+ * Writes unet/ (model.onnx + config.json) and scheduler/scheduler_config.json into a model folder.
+ * The tiny folder's unet/ takes the ControlNet residuals itself (`unetInferenceModel(..., { residuals:
+ * true })`), so a unet_controlnet/ left by an older recipe, which would shadow it, is removed.
+ */
 export async function writeUnet(
   dir: string,
   model: Uint8Array,
-  { folder = 'unet', architecture = TINY_UNET } = {},
+  { architecture = TINY_UNET } = {},
 ): Promise<void> {
-  await mkdir(join(dir, folder), { recursive: true });
-  await writeFile(join(dir, folder, 'model.onnx'), model);
+  await mkdir(join(dir, 'unet'), { recursive: true });
+  await writeFile(join(dir, 'unet', 'model.onnx'), model);
+  await rm(join(dir, 'unet_controlnet'), { recursive: true, force: true });
   await writeFile(
-    join(dir, folder, 'config.json'),
+    join(dir, 'unet', 'config.json'),
     JSON.stringify(unetConfig(architecture, LATENT_SIDE), null, 2) + '\n',
   );
   await mkdir(join(dir, 'scheduler'), { recursive: true });

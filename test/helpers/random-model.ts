@@ -1,7 +1,7 @@
 /**
  * One tiny random model per test worker, created on first use in a temp folder.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRandomModel } from '../../native-models/models/random-model.js';
@@ -27,4 +27,16 @@ export async function makeTempDir(prefix = 'msp-test-'): Promise<string> {
 export async function cleanupTempDirs(): Promise<void> {
   await Promise.all(temps.splice(0).map((d) => rm(d, { recursive: true, force: true })));
   pending = undefined;
+}
+
+/**
+ * A copy of the shared random model in the other ControlNet layout of the model contract: unet/
+ * itself takes the residuals (the ControlNet-aware UNet moved into unet/), no unet_controlnet/.
+ */
+export async function foldedRandomModel(): Promise<string> {
+  const dir = join(await makeTempDir(), 'tiny-random-folded');
+  await cp(await sharedRandomModel(), dir, { recursive: true });
+  await rename(join(dir, 'unet_controlnet', 'model.onnx'), join(dir, 'unet', 'model.onnx'));
+  await rm(join(dir, 'unet_controlnet'), { recursive: true });
+  return dir;
 }
