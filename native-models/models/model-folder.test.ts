@@ -145,6 +145,28 @@ describe('loadModelFolder', () => {
     await expectProblem(dir2, 'unet/config.json', /give 'down_block_3_additional_residual' 48 channels/);
   });
 
+  it('places the residuals from static sizes when unet/config.json is absent', async () => {
+    const dir = await foldedRandomModel();
+    await rm(join(dir, 'unet', 'config.json'));
+    // the random model's 8x8 latent: conv_in and level 0 at 8, level 0's downsampler and level 1 at 4
+    const sides: Record<string, number> = { sample: 8, mid_block_additional_residual: 4 };
+    [8, 8, 4, 4].forEach((side, i) => (sides[`down_block_${i}_additional_residual`] = side));
+    await editModel(dir, 'unet', (m) => {
+      for (const input of m.graph.input) {
+        const side = sides[input.name];
+        const dims = input.type!.tensorType!.shape!.dim;
+        if (side !== undefined) dims[2] = dims[3] = { dimValue: side };
+      }
+    });
+    const model = await loadModelFolder(dir);
+    expect(model.unetResidualPlaces).toEqual({
+      ...Object.fromEntries(
+        unetResidualLayout([32, 64], 1).down.map((p, i) => [`down_block_${i}_additional_residual`, p]),
+      ),
+      mid_block_additional_residual: { channels: 64, downsampling: 1 },
+    });
+  });
+
   it('rejects an SDXL-style UNet input it cannot feed', async () => {
     const dir = await copyModel();
     await editModel(dir, 'unet', (m) => {

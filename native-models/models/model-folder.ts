@@ -246,6 +246,7 @@ function residualPlaces(
   config: Record<string, unknown> | undefined,
 ): Record<string, ResidualPlace> {
   const names = residualNames(unet.inputs.map((i) => i.name));
+  const inputSpec = (name: string) => unet.inputs.find((i) => i.name === name);
   const down = names.filter((n) => n !== MID_RESIDUAL);
   if (!names.includes(MID_RESIDUAL) || down.some((n, i) => n !== `down_block_${i}_additional_residual`)) {
     throw new ModelFolderError(
@@ -273,10 +274,7 @@ function residualPlaces(
     down.forEach((n, i) => (places[n] = layout.down[i]));
     places[MID_RESIDUAL] = layout.mid;
     for (const [n, place] of Object.entries(places)) {
-      const declared = staticDim(
-        unet.inputs.find((i) => i.name === n),
-        1,
-      );
+      const declared = staticDim(inputSpec(n), 1);
       if (declared !== undefined && declared !== place.channels) {
         throw new ModelFolderError(
           'unet/config.json',
@@ -286,15 +284,11 @@ function residualPlaces(
     }
     return places;
   }
-  const sampleSide = staticDim(
-    unet.inputs.find((i) => i.name === 'sample'),
-    2,
-  );
+  const sampleSide = staticDim(inputSpec('sample'), 2);
   const places: Record<string, ResidualPlace> = {};
   for (const n of names) {
-    const spec = unet.inputs.find((i) => i.name === n);
-    const channels = staticDim(spec, 1);
-    const side = staticDim(spec, 2);
+    const channels = staticDim(inputSpec(n), 1);
+    const side = staticDim(inputSpec(n), 2);
     let downsampling = 0;
     while (sampleSide !== undefined && side !== undefined && Math.ceil(sampleSide / 2 ** downsampling) > side)
       downsampling++;
