@@ -10,7 +10,12 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { readPngText } from '../native-models/image/png.js';
-import { cleanupTempDirs, makeTempDir, sharedRandomModel } from './helpers/random-model.js';
+import {
+  cleanupTempDirs,
+  foldedRandomModel,
+  makeTempDir,
+  sharedRandomModel,
+} from './helpers/random-model.js';
 import { runMsp as msp } from './helpers/cli.js';
 
 afterAll(cleanupTempDirs);
@@ -40,6 +45,15 @@ describe('msp', () => {
     expect(r.stdout).toContain('  out out_sample: float32 [batch, 4, height, width]');
     const json = await msp('inspect', dir, '--json');
     expect(JSON.parse(json.stdout)).toMatchObject({ executionProvider: 'cpu', sizes: { vaeScaleFactor: 8 } });
+  });
+
+  it('inspect lists a unet/ that takes the ControlNet residuals itself once', async () => {
+    const r = await msp('inspect', await foldedRandomModel());
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      'unet_controlnet (unet/model.onnx): the unet above, which takes the ControlNet residuals itself\n',
+    );
+    expect(r.stdout.match(/ {2}in {2}mid_block_additional_residual/g)).toHaveLength(1);
   });
 
   it('inspect of a broken folder fails with one line naming the file', async () => {

@@ -106,7 +106,14 @@ const COMMANDS: Record<string, Command> = {
           `scheduler config: ${model.schedulerConfig.betaSchedule} betas ${model.schedulerConfig.betaStart}..${model.schedulerConfig.betaEnd}, ` +
             `${model.schedulerConfig.numTrainTimesteps} train steps, ${model.schedulerConfig.predictionType} prediction`,
         );
+        const listed = new Map<string, string>();
         for (const [name, c] of Object.entries(model.components)) {
+          const same = listed.get(c.file);
+          if (same) {
+            lines.push(`${name} (${c.file}): the ${same} above, which takes the ControlNet residuals itself`);
+            continue;
+          }
+          listed.set(c.file, name);
           lines.push(`${name} (${c.file})`);
           for (const i of c.inputs) lines.push(`  in  ${i.name}: ${i.dtype} ${dims(i.shape)}`);
           for (const o of c.outputs) lines.push(`  out ${o.name}: ${o.dtype} ${dims(o.shape)}`);
