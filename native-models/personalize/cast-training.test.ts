@@ -1,4 +1,4 @@
-import { access, cp, mkdtemp, readFile, rename, rm, writeFile, mkdir } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +6,7 @@ import { createRandomModel } from '../models/random-model.js';
 import { loadModelFolder } from '../models/model-folder.js';
 import { readOnnxWeights } from '../training/onnx-weights.js';
 import { identityReferences, PAIR_CAST } from '../../test/helpers/cast.js';
+import { cleanupTempDirs, foldedRandomModel } from '../../test/helpers/random-model.js';
 import { encodePng } from '../image/png.js';
 import { Runtime } from '../runtime/session.js';
 import { StableDiffusion } from '../pipelines/stable-diffusion.js';
@@ -39,6 +40,7 @@ describe('cast training', () => {
   });
   afterAll(async () => {
     await rm(root, { recursive: true, force: true });
+    await cleanupTempDirs();
   });
 
   it('fine-tunes the whole UNet into a variant folder that loads and renders, with a cast segmentation model', async () => {
@@ -97,10 +99,7 @@ describe('cast training', () => {
 
   it('fine-tunes a unet/ that takes the ControlNet residuals itself, feeding it zeros', async () => {
     // the other layout of the contract: the ControlNet-aware UNet is unet/, no unet_controlnet/
-    const folded = join(root, 'folded-base');
-    await cp(base, folded, { recursive: true });
-    await rename(join(folded, 'unet_controlnet', 'model.onnx'), join(folded, 'unet', 'model.onnx'));
-    await rm(join(folded, 'unet_controlnet'), { recursive: true });
+    const folded = await foldedRandomModel(base);
     const outDir = join(root, 'folded');
     const result = await trainCast({ ...QUICK, steps: 2, baseModelDir: folded, cast: PAIR_CAST, outDir });
     expect(result.stoppedBy).toBe('done');

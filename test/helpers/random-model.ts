@@ -30,12 +30,13 @@ export async function cleanupTempDirs(): Promise<void> {
 }
 
 /**
- * A copy of the shared random model in the other ControlNet layout of the model contract: unet/
- * itself takes the residuals (the ControlNet-aware UNet moved into unet/), no unet_controlnet/.
+ * A copy of a random model (the shared one unless `from` is given) in the other ControlNet layout
+ * of the model contract: unet/ itself takes the residuals (the ControlNet-aware UNet moved into
+ * unet/), no unet_controlnet/.
  */
-export async function foldedRandomModel(): Promise<string> {
+export async function foldedRandomModel(from?: string): Promise<string> {
   const dir = join(await makeTempDir(), 'tiny-random-folded');
-  await cp(await sharedRandomModel(), dir, { recursive: true });
+  await cp(from ?? (await sharedRandomModel()), dir, { recursive: true });
   await rename(join(dir, 'unet_controlnet', 'model.onnx'), join(dir, 'unet', 'model.onnx'));
   await rm(join(dir, 'unet_controlnet'), { recursive: true });
   return dir;
