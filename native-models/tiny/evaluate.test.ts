@@ -36,6 +36,7 @@ describe.skipIf(!existsSync(join(DIR, 'segmentation', 'model.onnx')))('evaluateT
       [
         't2i_class_acc',
         't2i_color_acc',
+        't2i_color_acc_any_subject',
         'pose_silhouette_iou',
         'pose_silhouette_iou_any_class',
         'pose_silhouette_iou_figure',
@@ -50,6 +51,8 @@ describe.skipIf(!existsSync(join(DIR, 'segmentation', 'model.onnx')))('evaluateT
     expect(Object.keys(result.perClass)).toEqual(['man', 'woman', 'boy']);
     const found = Object.values(result.perClass).reduce((n, c) => n + c.found, 0);
     expect(result.figures.t2i_class_acc).toBeCloseTo(found / 3, 4);
+    const colored = Object.values(result.perClass).reduce((n, c) => n + c.color, 0);
+    expect(result.figures.t2i_color_acc).toBeCloseTo(colored / 3, 4);
     for (const c of Object.values(result.perClass)) {
       const misses = Object.values(c.readAs).reduce((n, k) => n + k, 0);
       expect(misses).toBe(c.images - c.found);

@@ -5,6 +5,9 @@
  *
  *   t2i_class_acc / t2i_color_acc   single-subject captions: the prompted class is found in the
  *                                   picture, and the judge's pixels of it have the prompted colour
+ *   t2i_color_acc_any_subject       diagnostic: the colour read from the judge's pixels of any
+ *                                   subject class, so a man drawn in the prompted red coat that
+ *                                   the judge reads as a boy still counts (the colour alone)
  *   pose_silhouette_iou             one person (or robot) with its skeleton through the ControlNet:
  *                                   IoU of the judge's pixels of the prompted class with the
  *                                   skeleton's silhouette (a figure judged as another class scores 0)
@@ -226,6 +229,7 @@ async function judgeSet(
   // 1. Text-to-image: the prompted class is found, and its pixels have the prompted colour
   let found = 0;
   let colorOk = 0;
+  let colorAnySubject = 0;
   for (const { className, scene, image } of set.t2i) {
     const map = await judgeImage(judge, image);
     const c = (perClass[className] ??= { images: 0, found: 0, color: 0, readAs: {} });
@@ -241,10 +245,12 @@ async function judgeSet(
       colorOk++;
       c.color++;
     }
+    if (mainColor(image, subjectPixels(map, whole, null)) === scene.subjects[0].color) colorAnySubject++;
   }
   if (set.t2i.length > 0) {
     figures.t2i_class_acc = round(found / set.t2i.length);
     figures.t2i_color_acc = round(colorOk / set.t2i.length);
+    figures.t2i_color_acc_any_subject = round(colorAnySubject / set.t2i.length);
   }
 
   // 2. Pose: the judge's pixels against the skeleton's silhouette
